@@ -1,0 +1,161 @@
+"""The multi-task environment contract shared by every mtenvs family (SPEC section 2).
+
+Every mtenvs environment subclasses :class:`MultiTaskEnv`, which owns the task bookkeeping:
+
+* ``task_names`` / ``num_tasks`` / ``task_id`` describe the task set and the current task;
+* ``reset(options={"task": id_or_name})`` pins the next episode's task, otherwise the
+  ``task_schedule`` decides (``"uniform"``, ``"round_robin"`` or ``"fixed"`` with ``task=``);
+* :meth:`MultiTaskEnv.task_info` builds the ``task_id`` (and ``action_mask``) entries that go into
+  every reset and step ``info``.
+
+Task sampling uses the env's seeded ``np_random``, so seeded runs pick the same tasks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+TASK_SCHEDULES = ("uniform", "round_robin", "fixed")
+RESET_OPTION_KEYS = ("task",)
+
+
+def ensure_json_kwargs(env_name: str, kwargs: Mapping[str, Any]) -> None:
+    """Raise ``TypeError`` naming the first constructor argument that JSON cannot encode.
+
+    Registered envs must be re-creatable from their spec, so their kwargs stay JSON-serialisable.
+    """
+    for key, value in kwargs.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"{env_name}: argument {key}={value!r} ({type(value).__name__}) is not "
+                "JSON-serialisable; use plain str/int/float/bool/None and lists or dicts of them."
+            ) from err
+
+
+def grouped_task_ids(num_envs: int, num_tasks: int) -> np.ndarray:
+    """Task of each sub-env under grouped assignment: sub-env ``i`` runs task ``i * num_tasks // num_envs``.
+
+    With ``num_envs`` a multiple of ``num_tasks`` every task gets an equal, contiguous group.
+    """
+    if num_envs < 1:
+        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    if num_tasks < 1:
+        raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+    return (np.arange(num_envs, dtype=np.int64) * num_tasks) // num_envs
+
+
+def one_hot_tasks(task_ids: np.ndarray | int, num_tasks: int) -> np.ndarray:
+    """One-hot float32 encoding of task ids (a vector for an int, a matrix for an array)."""
+    return np.eye(num_tasks, dtype=np.float32)[task_ids]
+
+
+class MultiTaskEnv(gym.Env):
+    """Base class of every mtenvs environment: task names, schedules and per-step task info.
+
+    Subclasses call :meth:`_init_tasks` in ``__init__``, call :meth:`_choose_task` in ``reset``
+    right after ``super().reset(seed=seed)``, and merge :meth:`task_info` into every info dict.
+    Subclasses whose tasks have different valid actions pass ``action_masks`` (one row per task,
+    1 = valid) and get ``info["action_mask"]`` for free.
+    """
+
+    task_names: tuple[str, ...] = ()
+    task_id: int = 0
+    task_schedule: str = "uniform"
+
+    def _init_tasks(
+        self,
+        task_names: Sequence[str],
+        *,
+        task_schedule: str = "uniform",
+        task: int | str | None = None,
+        action_masks: np.ndarray | None = None,
+        score_references: Sequence[tuple[float, float] | None] | None = None,
+    ) -> None:
+        names = tuple(task_names)
+        if not names:
+            raise ValueError(f"{type(self).__name__} needs at least one task.")
+        if len(set(names)) != len(names):
+            raise ValueError(f"Task names must be unique, got {names}.")
+        self.task_names = names
+        if task_schedule not in TASK_SCHEDULES:
+            raise ValueError(f"Unknown task_schedule {task_schedule!r}; valid schedules: {', '.join(TASK_SCHEDULES)}.")
+        if task_schedule == "fixed" and task is None:
+            raise ValueError('task_schedule="fixed" needs task= (a task id or name).')
+        if task is not None and task_schedule != "fixed":
+            raise ValueError(
+                f'task={task!r} only applies with task_schedule="fixed" (got {task_schedule!r}); '
+                'pin a single episode with reset(options={"task": ...}) instead.'
+            )
+        self.task_schedule = task_schedule
+        self._fixed_task = None if task is None else self.task_index(task)
+        self.task_id = self._fixed_task if self._fixed_task is not None else 0
+        self._round_robin_next = 0
+        if action_masks is not None:
+            action_masks = np.asarray(action_masks, dtype=np.int8)
+            if action_masks.ndim != 2 or action_masks.shape[0] != len(names):
+                raise ValueError(f"action_masks must have shape (num_tasks={len(names)}, n), got {action_masks.shape}")
+        self.action_masks = action_masks
+        if score_references is None:
+            score_references = (None,) * len(names)
+        if len(score_references) != len(names):
+            raise ValueError("score_references needs one entry (or None) per task.")
+        self.score_references = tuple(score_references)
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks in the task set."""
+        return len(self.task_names)
+
+    def task_index(self, task: int | str | np.integer) -> int:
+        """Resolve a task id or name to its id; raise ``ValueError`` for anything else."""
+        if isinstance(task, str):
+            if task in self.task_names:
+                return self.task_names.index(task)
+            raise ValueError(f"Unknown task {task!r}; valid tasks: {', '.join(self.task_names)}.")
+        if isinstance(task, (int, np.integer)) and not isinstance(task, bool):
+            if 0 <= int(task) < self.num_tasks:
+                return int(task)
+            raise ValueError(
+                f"Task id {int(task)} out of range; valid ids are 0..{self.num_tasks - 1} "
+                f"({', '.join(self.task_names)})."
+            )
+        raise TypeError(f"A task is an int id or a str name, got {task!r} ({type(task).__name__}).")
+
+    def _choose_task(self, options: Mapping[str, Any] | None) -> int:
+        """Pick the next episode's task from ``options["task"]`` or the schedule; sets ``task_id``."""
+        options = dict(options or {})
+        unknown = set(options) - set(RESET_OPTION_KEYS)
+        if unknown:
+            raise ValueError(f"Unknown reset option(s) {sorted(unknown)}; valid options: {list(RESET_OPTION_KEYS)}.")
+        if options.get("task") is not None:
+            self.task_id = self.task_index(options["task"])
+        elif self.task_schedule == "fixed":
+            self.task_id = self._fixed_task
+        elif self.task_schedule == "round_robin":
+            self.task_id = self._round_robin_next
+            self._round_robin_next = (self._round_robin_next + 1) % self.num_tasks
+        else:
+            self.task_id = int(self.np_random.integers(self.num_tasks))
+        return self.task_id
+
+    def task_info(self) -> dict[str, Any]:
+        """The contract's per-step info entries for the current task."""
+        info: dict[str, Any] = {"task_id": self.task_id}
+        if self.action_masks is not None:
+            info["action_mask"] = self.action_masks[self.task_id].copy()
+        return info
+
+    def human_normalized_score(self, task: int | str, score: float) -> float:
+        """(score - random) / (human - random) for tasks with reference scores, else NaN."""
+        reference = self.score_references[self.task_index(task)]
+        if reference is None:
+            return float("nan")
+        random_score, human_score = reference
+        return (score - random_score) / (human_score - random_score)

@@ -1,0 +1,42 @@
+"""Registers every mtenvs id with Gymnasium (run on ``import mtenvs``).
+
+Entry points are strings, so a family's dependencies (ale-py, MiniWorld) load only when one of its
+ids is made.
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+# MultiAtari suites: registered id suffix -> suite name in mtenvs.atari.games.SUITES.
+ATARI_SUITE_IDS = {
+    "PRL": "prl",
+    "PongBreakout": "pong_breakout",
+    "SpaceInvadersPhoenix": "space_invaders_phoenix",
+    "PongSpaceInvaders": "pong_space_invaders",
+    "ActorMimic8": "actor_mimic_8",
+    "ActorMimicSources": "actor_mimic_sources",
+    "ActorMimicTargets": "actor_mimic_targets",
+    "Shooters": "shooters",
+    "Paddles": "paddles",
+    "Mazes": "mazes",
+}
+
+
+def _register(env_id: str, entry_point: str, vector_entry_point: str | None, **kwargs: object) -> None:
+    if env_id in registry:
+        return  # importing mtenvs twice (e.g. via "mtenvs:Id") must not warn about re-registration
+    register(id=env_id, entry_point=entry_point, vector_entry_point=vector_entry_point, kwargs=kwargs)
+
+
+def register_all() -> None:
+    """Register the ids of every family."""
+    atari = ("mtenvs.atari:make_multi_atari", "mtenvs.atari:make_multi_atari_vec")
+    _register("MultiAtari-v0", *atari)
+    for suffix, suite in ATARI_SUITE_IDS.items():
+        _register(f"MultiAtari-{suffix}-v0", *atari, suite=suite)
+
+
+def mtenvs_ids() -> list[str]:
+    """Every registered mtenvs id, in registration order."""
+    return [env_id for env_id, spec in registry.items() if str(spec.entry_point).startswith("mtenvs.")]
