@@ -1,0 +1,94 @@
+"""Throughput measurement shared by every family's ``mtenvs bench`` (steps/s side by side, as ratios).
+
+The machines are shared and noisy, so a family's benchmark measures our env and its reference in
+the same run, interleaved over several rounds, and reports the ratio of their medians.
+"""
+
+from __future__ import annotations
+
+import importlib
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Measurement:
+    """Steps per second of one contender (env steps summed over sub-envs)."""
+
+    label: str
+    steps_per_second: float
+
+
+@dataclass
+class Ratio:
+    """``numerator / denominator`` steps/s, with the target it must reach (if any)."""
+
+    label: str
+    value: float
+    target: float | None = None
+
+    @property
+    def meets_target(self) -> bool | None:
+        return None if self.target is None else self.value >= self.target
+
+
+@dataclass
+class BenchResult:
+    """What ``mtenvs bench`` prints for one env id."""
+
+    env_id: str
+    settings: dict[str, object]
+    measurements: list[Measurement] = field(default_factory=list)
+    ratios: list[Ratio] = field(default_factory=list)
+
+    def format(self) -> str:
+        lines = [f"mtenvs bench {self.env_id}  ({', '.join(f'{k}={v}' for k, v in self.settings.items())})"]
+        width = max(len(m.label) for m in self.measurements)
+        lines += [f"  {m.label:<{width}}  {m.steps_per_second:>12,.0f} steps/s" for m in self.measurements]
+        for ratio in self.ratios:
+            verdict = ""
+            if ratio.target is not None:
+                verdict = f"  (target >= {ratio.target:g}: {'met' if ratio.meets_target else 'NOT met'})"
+            lines.append(f"  ratio {ratio.label}: {ratio.value:.3f}{verdict}")
+        return "\n".join(lines)
+
+
+def steps_per_second(step: Callable[[], None], steps_per_call: int, seconds: float) -> float:
+    """Call ``step`` (which advances ``steps_per_call`` env steps) for about ``seconds``; return steps/s."""
+    calls = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        step()
+        calls += 1
+        now = time.perf_counter()
+        if now >= deadline:
+            return calls * steps_per_call / (now - start)
+
+
+def interleaved(
+    contenders: dict[str, tuple[Callable[[], None], int]], seconds: float, rounds: int = 5
+) -> dict[str, float]:
+    """Median steps/s of each contender, timed in alternating rounds so load drifts hit all alike."""
+    samples: dict[str, list[float]] = {label: [] for label in contenders}
+    for _ in range(rounds):
+        for label, (step, steps_per_call) in contenders.items():
+            samples[label].append(steps_per_second(step, steps_per_call, seconds / rounds))
+    return {label: statistics.median(values) for label, values in samples.items()}
+
+
+# env id prefix -> module with ``bench(env_id, num_envs, seconds) -> BenchResult``.
+BENCH_MODULES = {
+    "MultiAtari": "mtenvs.atari.bench",
+}
+
+
+def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> BenchResult:
+    """Run the benchmark of the family that ``env_id`` belongs to."""
+    family = env_id.split("-")[0]
+    if family not in BENCH_MODULES:
+        raise ValueError(f"No benchmark for {env_id!r}; families with one: {', '.join(BENCH_MODULES)}.")
+    module = importlib.import_module(BENCH_MODULES[family])
+    return module.bench(env_id, num_envs=num_envs, seconds=seconds)

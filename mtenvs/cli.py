@@ -1,0 +1,81 @@
+"""The ``mtenvs`` command line: ``list``, ``bench ID``, ``render ID``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import gymnasium as gym
+
+import mtenvs
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    for env_id in mtenvs.mtenvs_ids():
+        if args.filter and args.filter.lower() not in env_id.lower():
+            continue
+        env = gym.make(env_id)
+        base = env.unwrapped
+        print(env_id)
+        print(f"  tasks ({base.num_tasks}): {', '.join(base.task_names)}")
+        print(f"  observation: {env.observation_space}")
+        print(f"  action: {env.action_space}")
+        env.close()
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from mtenvs.bench import bench
+
+    result = bench(args.env_id, num_envs=args.num_envs, seconds=args.seconds)
+    print(result.format())
+    return 0
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from mtenvs.render import render_tasks
+
+    paths = render_tasks(args.env_id, args.out, steps=args.steps, frames=args.frames, seed=args.seed)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``mtenvs`` command."""
+    parser = argparse.ArgumentParser(prog="mtenvs", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="registered ids with their tasks and spaces")
+    p.add_argument("filter", nargs="?", default="", help="only ids containing this text")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("bench", help="steps/s of an env beside its raw simulator reference, and the ratio")
+    p.add_argument("env_id")
+    p.add_argument("--num-envs", type=int, default=None, help="sub-envs (default: the family's own)")
+    p.add_argument("--seconds", type=float, default=10.0, help="timing budget per contender")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("render", help="a GIF and a PNG strip per task from a random rollout")
+    p.add_argument("env_id")
+    p.add_argument("--out", default="renders", help="output folder")
+    p.add_argument("--steps", type=int, default=200, help="random steps per task")
+    p.add_argument("--frames", type=int, default=6, help="frames in each PNG strip")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_render)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mtenvs`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, gym.error.Error) as err:
+        print(f"mtenvs {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""``mtenvs render ID``: let people see an env — a GIF per task and one PNG overview (a row per task)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+
+def rollout_frames(env_id: str, task: int, steps: int, seed: int) -> list[np.ndarray]:
+    """``rgb_array`` frames of a random rollout of one task (valid actions only, where masked)."""
+    env = gym.make(env_id, render_mode="rgb_array", task_schedule="fixed", task=task)
+    rng = np.random.default_rng(seed)
+    _, info = env.reset(seed=seed)
+    frames = [env.render()]
+    for _ in range(steps):
+        if "action_mask" in info:
+            action = int(rng.choice(np.flatnonzero(info["action_mask"])))
+        else:
+            action = env.action_space.sample()
+        _, _, terminated, truncated, info = env.step(action)
+        frames.append(env.render())
+        if terminated or truncated:
+            _, info = env.reset()
+    env.close()
+    return frames
+
+
+def render_tasks(env_id: str, out: str | Path, steps: int = 200, frames: int = 6, seed: int = 0) -> list[Path]:
+    """Write ``<out>/<env_id>/<task>.gif`` for every task and ``<out>/<env_id>.png`` (tasks x frames)."""
+    import imageio.v3 as iio
+
+    if steps < 1 or frames < 1:
+        raise ValueError(f"steps and frames must be >= 1, got steps={steps}, frames={frames}.")
+    probe = gym.make(env_id)
+    task_names = probe.unwrapped.task_names
+    probe.close()
+    folder = Path(out) / env_id
+    folder.mkdir(parents=True, exist_ok=True)
+    written, rows = [], []
+    for task, name in enumerate(task_names):
+        clip = rollout_frames(env_id, task, steps, seed)
+        gif = folder / f"{name}.gif"
+        iio.imwrite(gif, np.stack(clip[:: max(1, len(clip) // 100)]), duration=60, loop=0)
+        written.append(gif)
+        picks = np.linspace(0, len(clip) - 1, frames).round().astype(int)
+        rows.append(np.concatenate([_pad(clip[i]) for i in picks], axis=1))
+    width = max(row.shape[1] for row in rows)
+    grid = np.concatenate([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in rows])
+    overview = Path(out) / f"{env_id}.png"
+    iio.imwrite(overview, grid)
+    return [overview, *written]
+
+
+def _pad(frame: np.ndarray, border: int = 2) -> np.ndarray:
+    """A white border so the frames of a strip stay apart."""
+    return np.pad(frame, ((border, border), (border, border), (0, 0)), constant_values=255)
