@@ -82,6 +82,7 @@ def interleaved(
 # env id prefix -> module with ``bench(env_id, num_envs, seconds) -> BenchResult``.
 BENCH_MODULES = {
     "MultiAtari": "mtenvs.atari.bench",
+    "TwoRooms": "mtenvs.tworooms.bench",
 }
 
 

@@ -35,6 +35,7 @@ def register_all() -> None:
     _register("MultiAtari-v0", *atari)
     for suffix, suite in ATARI_SUITE_IDS.items():
         _register(f"MultiAtari-{suffix}-v0", *atari, suite=suite)
+    _register("TwoRooms-v0", "mtenvs.tworooms:make_two_rooms", "mtenvs.tworooms:make_two_rooms_vec")
 
 
 def mtenvs_ids() -> list[str]:

@@ -1,0 +1,199 @@
+"""Batched TwoRooms: thousands of envs stepped at once in NumPy, or in torch on any device.
+
+``gym.make_vec("TwoRooms-v0", num_envs=N)`` builds :class:`TwoRoomsVectorEnv` (the default,
+``vectorization="batched"``); ``vectorization="sync"`` / ``"async"`` build Gymnasium's vector envs
+over :class:`mtenvs.tworooms.env.TwoRoomsEnv` copies instead. Both run the same dynamics
+(:class:`mtenvs.tworooms.dynamics.TwoRoomsBatch`), and with the same seed and actions they return
+identical observations, rewards, flags and task ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from mtenvs.core import ensure_json_kwargs, grouped_task_ids
+from mtenvs.tworooms.dynamics import TwoRoomsBatch, key_from_seed, observation_space
+from mtenvs.tworooms.env import DEFAULT_MAX_STEPS, TwoRoomsEnv, check_episode_options
+from mtenvs.tworooms.layout import (
+    DEFAULT_CORRIDOR_LENGTH,
+    DEFAULT_ROOM_SIZE,
+    NUM_ACTIONS,
+    build_layout,
+)
+from mtenvs.vector import MultiTaskVectorEnv, check_task_assignment, with_task_obs
+
+VECTORIZATIONS = ("batched", "sync", "async")
+
+
+class TwoRoomsVectorEnv(VectorEnv):
+    """``num_envs`` TwoRooms envs as one batch (NumPy arrays, or torch tensors with ``device=``).
+
+    Same arguments, observations and rewards as :class:`mtenvs.tworooms.env.TwoRoomsEnv`, plus:
+
+    * ``task_assignment``: ``"grouped"`` (default; sub-env ``i`` keeps task
+      ``i * num_tasks // num_envs``) or ``"sampled"`` (a task drawn per episode);
+    * ``device``: ``None`` (default) steps in NumPy and returns NumPy arrays; a torch device
+      (``"cpu"``, ``"cuda"``, ...) steps in torch there and returns tensors on it, so a GPU
+      training loop never copies observations to the host. Actions may then be tensors.
+
+    ``reset(seed=s)`` seeds sub-env ``i`` as a single env reset with ``seed=s + i``. Autoreset is
+    next-step (``metadata["autoreset_mode"]``): the step after an episode ends ignores the action,
+    starts the next episode and returns its first observation with reward 0. ``infos["task_id"]``
+    (int64 array, NumPy) comes with every reset and step. Rewards are float32; terminations and
+    truncations bool.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 8}
+
+    def __init__(
+        self,
+        num_envs: int,
+        *,
+        task_assignment: str = "grouped",
+        device: str | None = None,
+        room_size: int = DEFAULT_ROOM_SIZE,
+        corridor_length: int = DEFAULT_CORRIDOR_LENGTH,
+        layout: list[str] | None = None,
+        goals: list[list[int]] | None = None,
+        num_tasks: int | None = None,
+        task_seed: int = 0,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        goal_reward: float = 1.0,
+        step_reward: float = 0.0,
+        observation_type: str = "onehot",
+        render_mode: str | None = None,
+    ):
+        check_task_assignment(task_assignment)
+        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}.")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"Unknown render_mode {render_mode!r}; valid: {self.metadata['render_modes']}.")
+        check_episode_options(max_steps, goal_reward, step_reward)
+        self.layout = build_layout(room_size, corridor_length, layout, goals, num_tasks, task_seed)
+        self.task_names = self.layout.task_names
+        self.score_references = (None,) * self.num_tasks
+        self.num_envs = num_envs
+        self.task_assignment = task_assignment
+        self.env_task_ids = grouped_task_ids(num_envs, self.num_tasks) if task_assignment == "grouped" else None
+        self.device = device
+        self.render_mode = render_mode
+        self._batch = TwoRoomsBatch(
+            self.layout,
+            num_envs,
+            task_ids=self.env_task_ids,
+            max_steps=max_steps,
+            goal_reward=goal_reward,
+            step_reward=step_reward,
+            observation_type=observation_type,
+            device=device,
+        )
+        self.single_observation_space = observation_space(self.layout, observation_type, (goal_reward, step_reward))
+        self.single_action_space = spaces.Discrete(NUM_ACTIONS)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self._started = False
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks (goal cells) in the task set."""
+        return len(self.task_names)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if options:
+            raise ValueError(
+                f"Unknown reset option(s) {sorted(options)}; a TwoRooms vector env takes none "
+                "(tasks come from task_assignment)."
+            )
+        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+            raise TypeError(f"seed must be an int (sub-env i gets seed + i) or None, got {seed!r}.")
+        if seed is not None:
+            self._batch.set_keys([key_from_seed(int(seed) + i) for i in range(self.num_envs)])
+        elif not self._started:
+            self._batch.set_keys(np.random.default_rng().integers(2**63, size=self.num_envs).tolist())
+        self._batch.begin(self._batch.ops.arange(self.num_envs))
+        self._started = True
+        return self._batch.observe(), self._infos()
+
+    def step(self, actions: Any):
+        if not self._started:
+            raise RuntimeError("Call reset() before step().")
+        rewards, terminated, truncated = self._batch.step(self._check_actions(actions))
+        return self._batch.observe(), rewards, terminated, truncated, self._infos()
+
+    def _check_actions(self, actions: Any) -> Any:
+        """A fresh int64 batch of valid actions (NumPy or tensor, as the backend needs), or a clear error."""
+        if self._batch.ops.name == "torch":
+            import torch
+
+            if isinstance(actions, torch.Tensor):
+                if actions.shape != (self.num_envs,) or actions.dtype.is_floating_point or actions.dtype == torch.bool:
+                    raise ValueError(
+                        f"actions must be an integer tensor of shape ({self.num_envs},), got "
+                        f"shape {tuple(actions.shape)} dtype {actions.dtype}."
+                    )
+                if bool(((actions < 0) | (actions >= NUM_ACTIONS)).any()):
+                    raise ValueError(f"Actions must lie in 0..{NUM_ACTIONS - 1}, got {actions.tolist()}.")
+                return actions.to(device=self._batch.ops.device, dtype=torch.int64, copy=True)
+            return self._batch.ops.asarray(self._check_numpy_actions(actions), torch.int64)
+        return self._check_numpy_actions(actions)
+
+    def _check_numpy_actions(self, actions: Any) -> np.ndarray:
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+            raise ValueError(
+                f"actions must be an integer array of shape ({self.num_envs},), got "
+                f"shape {actions.shape} dtype {actions.dtype}."
+            )
+        if actions.min() < 0 or actions.max() >= NUM_ACTIONS:
+            raise ValueError(
+                f"Actions must lie in 0..{NUM_ACTIONS - 1} (0 up, 1 right, 2 down, 3 left), got {actions}."
+            )
+        return actions.astype(np.int64)
+
+    def _infos(self) -> dict[str, Any]:
+        task = self._batch.task
+        return {"task_id": task.copy() if self._batch.ops.name == "numpy" else task.cpu().numpy()}
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One ``rgb_array`` frame per sub-env (for small batches: it draws every env)."""
+        if self.render_mode != "rgb_array":
+            return None
+        tasks = self._infos()["task_id"].tolist()
+        positions = self._batch.position.tolist()
+        return tuple(self.layout.frame(int(self.layout.goals[t]), p) for t, p in zip(tasks, positions, strict=True))
+
+
+def make_two_rooms_vec(
+    num_envs: int,
+    *,
+    task_assignment: str = "grouped",
+    vectorization: str = "batched",
+    task_obs: bool = False,
+    **kwargs: Any,
+) -> VectorEnv:
+    """Vector entry point of ``TwoRooms-v0`` (``gym.make_vec(id, num_envs=N, ...)``).
+
+    ``vectorization="batched"`` (default) is :class:`TwoRoomsVectorEnv` (``device=`` picks NumPy
+    or torch); ``"sync"`` / ``"async"`` run :class:`TwoRoomsEnv` copies in Gymnasium's vector envs.
+    """
+    check_task_assignment(task_assignment)
+    ensure_json_kwargs("TwoRooms vector env", kwargs)
+    if vectorization not in VECTORIZATIONS:
+        raise ValueError(f"Unknown vectorization {vectorization!r}; valid: {', '.join(VECTORIZATIONS)}.")
+    if vectorization == "batched":
+        return with_task_obs(TwoRoomsVectorEnv(num_envs, task_assignment=task_assignment, **kwargs), task_obs)
+    if "device" in kwargs:
+        raise ValueError('device= only applies with vectorization="batched".')
+    return MultiTaskVectorEnv(
+        TwoRoomsEnv,
+        num_envs,
+        task_assignment=task_assignment,
+        vectorization=vectorization,
+        task_obs=task_obs,
+        **kwargs,
+    )
