@@ -1,0 +1,225 @@
+"""Reading runs: TensorBoard event files under ``runs/{env_id}__{exp_name}__{seed}__{unix_time}/``
+(SPEC section 4), and the same runs from W&B's public API when asked.
+
+Nothing here raises on a bad run: every run, file or metric that cannot be used is recorded as a
+:class:`Skipped` entry with the reason, so the report can render what it can and say what it left out.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+RUN_NAME = re.compile(r"^(?P<env_id>.+?)__(?P<exp_name>.+)__(?P<seed>-?\d+)__(?P<start>\d+)$")
+EPISODIC_RETURN = "charts/episodic_return"
+HUMAN_NORMALIZED = "charts/human_normalized_score"
+EVAL_RETURN = "eval/episodic_return"
+SPS = "charts/SPS"
+HYPERPARAMETERS = "hyperparameters"
+
+
+@dataclass
+class Series:
+    """One scalar metric of one run, sorted by step. Several points may share a step (vector envs end
+    several episodes in one step), so none is dropped; within a step they keep their write order."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    wall_times: np.ndarray
+
+    @classmethod
+    def from_points(cls, steps: Iterable[float], values: Iterable[float], wall_times: Iterable[float]) -> Series:
+        steps_a = np.asarray(list(steps), dtype=np.float64)
+        values_a = np.asarray(list(values), dtype=np.float64)
+        walls_a = np.asarray(list(wall_times), dtype=np.float64)
+        order = np.argsort(walls_a, kind="stable")
+        steps_a, values_a, walls_a = steps_a[order], values_a[order], walls_a[order]
+        keep = np.isfinite(values_a)
+        steps_a, values_a, walls_a = steps_a[keep], values_a[keep], walls_a[keep]
+        order = np.argsort(steps_a, kind="stable")
+        return cls(steps_a[order], values_a[order], walls_a[order])
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class Run:
+    """A run: its name fields, scalar metrics by tag, and the hyperparameters it logged."""
+
+    name: str
+    env_id: str
+    algorithm: str
+    seed: int
+    scalars: dict[str, Series] = field(default_factory=dict)
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    def tasks(self, prefix: str = EPISODIC_RETURN) -> list[str]:
+        """Task names with a ``<prefix>/<task>`` metric, in sorted order."""
+        return sorted(tag[len(prefix) + 1 :] for tag in self.scalars if tag.startswith(prefix + "/"))
+
+    @property
+    def runtime_s(self) -> float:
+        """Seconds between the first and the last logged point of any metric."""
+        walls = [s.wall_times for s in self.scalars.values() if len(s)]
+        if not walls:
+            return float("nan")
+        joined = np.concatenate(walls)
+        return float(joined.max() - joined.min())
+
+    @property
+    def env_steps(self) -> float:
+        """The largest step any metric was logged at (steps are env steps by SPEC section 4)."""
+        steps = [s.steps.max() for s in self.scalars.values() if len(s)]
+        return float(max(steps)) if steps else float("nan")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something the report left out, and why."""
+
+    what: str
+    reason: str
+
+
+def parse_hyperparameters(text: str) -> dict[str, str]:
+    """The ``|param|value|`` Markdown table the baselines log as their ``hyperparameters`` text."""
+    table: dict[str, str] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 2 or cells[0] in ("param", "") or set(cells[0]) <= set("-: "):
+            continue
+        table[cells[0]] = cells[1]
+    return table
+
+
+def _check_record_framing(path: Path) -> str | None:
+    """Why an event file is damaged, or None. TensorBoard's reader stops silently at a bad record, so
+    the framing (length header and its masked CRC-32C) is walked here to notice truncation or garbage."""
+    from tensorboard.summary.writer.record_writer import masked_crc32c
+
+    data = path.read_bytes()
+    offset, records = 0, 0
+    while offset < len(data):
+        if len(data) - offset < 12:
+            return f"truncated after {records} records ({len(data) - offset} stray bytes at offset {offset})"
+        header = data[offset : offset + 8]
+        (length,) = struct.unpack("<Q", header)
+        (header_crc,) = struct.unpack("<I", data[offset + 8 : offset + 12])
+        if masked_crc32c(header) != header_crc:
+            return f"corrupted record header after {records} records (offset {offset})"
+        end = offset + 12 + length + 4
+        if end > len(data):
+            return f"truncated record after {records} records (offset {offset})"
+        offset, records = end, records + 1
+    return None
+
+
+def _read_event_file(path: Path, run: Run, skipped: list[Skipped]) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    damage = _check_record_framing(path)
+    if damage is not None:
+        skipped.append(Skipped(str(path), f"event file {damage}; kept the records before the damage"))
+    accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0, "tensors": 0})
+    try:
+        accumulator.Reload()
+    except Exception as err:  # the reader raises many types (DataLossError, DecodeError, OSError)
+        skipped.append(Skipped(str(path), f"unreadable event file: {type(err).__name__}: {err}"))
+        return
+    tags = accumulator.Tags()
+    for tag in tags.get("scalars", []):
+        events = accumulator.Scalars(tag)
+        old = run.scalars.get(tag)
+        steps = [e.step for e in events] + (list(old.steps) if old else [])
+        values = [e.value for e in events] + (list(old.values) if old else [])
+        walls = [e.wall_time for e in events] + (list(old.wall_times) if old else [])
+        run.scalars[tag] = Series.from_points(steps, values, walls)
+    for tag in tags.get("tensors", []):
+        if tag.split("/")[0] != HYPERPARAMETERS:
+            continue
+        for event in accumulator.Tensors(tag):
+            for raw in event.tensor_proto.string_val:
+                run.hyperparameters.update(parse_hyperparameters(raw.decode("utf-8", "replace")))
+
+
+def load_tensorboard_runs(runs_dir: str | Path) -> tuple[list[Run], list[Skipped]]:
+    """Every run directory directly under ``runs_dir``; what cannot be used goes to the skipped list."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        raise ValueError(f"Runs directory {str(root)!r} does not exist or is not a directory.")
+    runs: list[Run] = []
+    skipped: list[Skipped] = []
+    for run_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        match = RUN_NAME.match(run_dir.name)
+        if match is None:
+            skipped.append(Skipped(str(run_dir), "directory name is not {env_id}__{exp_name}__{seed}__{unix_time}"))
+            continue
+        files = sorted(run_dir.rglob("events.out.tfevents.*"))
+        if not files:
+            skipped.append(Skipped(str(run_dir), "no TensorBoard event file (empty or partial run)"))
+            continue
+        run = Run(
+            name=run_dir.name,
+            env_id=match["env_id"],
+            algorithm=match["exp_name"],
+            seed=int(match["seed"]),
+            source=str(run_dir),
+        )
+        for path in files:
+            _read_event_file(path, run, skipped)
+        if not any(len(s) for s in run.scalars.values()):
+            skipped.append(Skipped(str(run_dir), "no scalar metric could be read"))
+            continue
+        runs.append(run)
+    return runs, skipped
+
+
+def load_wandb_runs(project_path: str, api: object | None = None) -> tuple[list[Run], list[Skipped]]:
+    """Runs of a W&B project ``entity/project`` through W&B's public API (needs to be online).
+
+    With ``sync_tensorboard=True`` the history holds the TensorBoard tags as columns and the
+    TensorBoard step as ``global_step``; that step is used, W&B's own ``_step`` otherwise.
+    """
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    runs: list[Run] = []
+    skipped: list[Skipped] = []
+    for wandb_run in api.runs(project_path):
+        match = RUN_NAME.match(wandb_run.name or "")
+        if match is None:
+            skipped.append(Skipped(f"wandb:{project_path}/{wandb_run.id}", "run name is not a SPEC run name"))
+            continue
+        run = Run(
+            name=wandb_run.name,
+            env_id=match["env_id"],
+            algorithm=match["exp_name"],
+            seed=int(match["seed"]),
+            hyperparameters={k: str(v) for k, v in dict(wandb_run.config).items() if not k.startswith("_")},
+            source=f"wandb:{project_path}/{wandb_run.id}",
+        )
+        points: dict[str, tuple[list[float], list[float], list[float]]] = {}
+        for row in wandb_run.scan_history():
+            step = row.get("global_step", row.get("_step"))
+            wall = row.get("_timestamp", float("nan"))
+            for key, value in row.items():
+                if key.startswith("_") or key == "global_step" or not isinstance(value, (int, float)):
+                    continue
+                steps, values, walls = points.setdefault(key, ([], [], []))
+                steps.append(float(step))
+                values.append(float(value))
+                walls.append(float(wall))
+        run.scalars = {tag: Series.from_points(*triple) for tag, triple in points.items()}
+        if not run.scalars:
+            skipped.append(Skipped(run.source, "no scalar history"))
+            continue
+        runs.append(run)
+    return runs, skipped
