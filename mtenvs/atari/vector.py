@@ -84,6 +84,11 @@ class MultiAtariVectorEnv(VectorEnv):
         self.action_masks = np.stack([minimal_action_mask(name) for name in self.task_names])
         self._env_masks = self.action_masks[self.env_task_ids]
         self.autoreset_mode = AutoresetMode(autoreset_mode)
+        if self.autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(
+                f"autoreset_mode {self.autoreset_mode.value!r} is not supported by ale-py's vector env; "
+                "valid: NextStep, SameStep (reset finished sub-envs yourself with reset(options={'reset_mask': ...}))."
+            )
         ale_kwargs = ale_vector_kwargs(settings, frame_skip, screen_size, stack_size, noop_max)
         # (task id, slice of sub-envs, that game's vector env) for every game with sub-envs.
         self._groups: list[tuple[int, slice, AtariVectorEnv]] = []
