@@ -112,22 +112,22 @@ def run_one(spec: RunSpec) -> RunSpec:
     return spec
 
 
-def run_grid(manifest: Manifest, specs: list[RunSpec], workers: int, stream=sys.stderr) -> list[RunSpec]:
+def run_grid(manifest: Manifest, specs: list[RunSpec], workers: int) -> list[RunSpec]:
     """Run ``specs`` with ``workers`` in parallel, printing one progress line per finished run.
     Returns the failed runs."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}.")
     manifest.save()
-    total, done = len(specs), 0
+    total, done, failed = len(specs), 0, 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(run_one, spec) for spec in specs]
         for future in as_completed(futures):
             spec = future.result()
             done += 1
             manifest.save()
-            failed = sum(s.status == "failed" for s in specs)
-            mark = "ok    " if spec.status == "ok" else f"FAILED (exit {spec.returncode})"
-            print(f"[{done}/{total}, {failed} failed] {mark} {spec.seconds:7.1f}s  {spec.command}", file=stream)
+            failed += spec.status != "ok"
+            mark = "ok" if spec.status == "ok" else f"FAILED (exit {spec.returncode})"
+            print(f"[{done}/{total}, {failed} failed] {mark} {spec.seconds:.1f}s  {spec.command}", file=sys.stderr)
     return [s for s in specs if s.status != "ok"]
 
 

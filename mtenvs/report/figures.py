@@ -83,8 +83,12 @@ def aggregate_intervals(rows: list[AggregateRow], env_id: str, confidence: float
     for ax, name in zip(axes[0], ("median", "iqm", "mean"), strict=True):
         for y, row in enumerate(rows):
             est = getattr(row, name)
-            ax.barh(y, est.high - est.low, left=est.low, height=0.6, color=colors[row.algorithm], alpha=0.6)
-            ax.plot([est.value, est.value], [y - 0.3, y + 0.3], color="black", linewidth=1.5)
+            ax.hlines(y, est.low, est.high, color=colors[row.algorithm], linewidth=10, alpha=0.6)
+            ax.plot([est.value], [y], marker="|", markersize=18, markeredgewidth=2, color="black")
+        ends = [v for r in rows for v in (getattr(r, name).low, getattr(r, name).high)]
+        pad = 0.05 * (max(ends) - min(ends)) or 0.05 * max(abs(max(ends)), 1.0)
+        ax.set_xlim(min(ends) - pad, max(ends) + pad)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
         ax.set_yticks(range(len(rows)), [r.algorithm for r in rows] if name == "median" else [""] * len(rows))
         ax.set_title(name.upper() if name == "iqm" else name.capitalize(), fontsize=10)
         ax.set_xlabel("human-normalized score")
