@@ -60,10 +60,12 @@ def make_report(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figures: dict[str, list[Path]] = {"curves": [], "sorted": [], "aggregates": [], "sps": []}
+    figures: dict[str, list[Path]] = {"curves": [], "metrics": [], "sorted": [], "aggregates": [], "sps": []}
     for env_id in analysis.env_ids:
         if env_id in analysis.curves:
             figures["curves"].append(fig.learning_curves(analysis, env_id, out))
+        if env_id in analysis.metric_curves:
+            figures["metrics"].append(fig.metric_curves(analysis, env_id, out))
         if analysis.sorted_final_returns(env_id):
             figures["sorted"].append(fig.sorted_final_returns(analysis, env_id, out))
         if any(a.env_id == env_id for a in analysis.aggregates):

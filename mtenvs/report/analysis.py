@@ -42,6 +42,8 @@ class Settings:
     """confidence level of the aggregate intervals"""
     seed: int = 0
     """seed of the bootstrap, so the intervals are reproducible"""
+    extra_metrics: tuple[str, ...] = ()
+    """further scalar tags (e.g. ``eval/normalized_return``) drawn and tabled like the returns"""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,10 @@ class Analysis:
     settings: Settings
     curves: dict[str, dict[str, dict[str, Curve]]] = field(default_factory=dict)
     """env_id -> task -> algorithm -> curve"""
+    metric_curves: dict[str, dict[str, dict[str, Curve]]] = field(default_factory=dict)
+    """env_id -> extra metric tag -> algorithm -> curve"""
+    metric_rows: list[FinalRow] = field(default_factory=list)
+    """last logged value of each extra metric, over runs (the ``task`` field holds the tag)"""
     final_rows: list[FinalRow] = field(default_factory=list)
     eval_rows: list[FinalRow] = field(default_factory=list)
     hns_rows: list[FinalRow] = field(default_factory=list)
@@ -187,6 +193,20 @@ def analyse(runs: list[Run], skipped: list[Skipped], settings: Settings | None =
                 f"{env_id} / {task} / {algorithm}: runs end at different steps ({ends[0]:.0f} to {ends[-1]:.0f});"
                 " past a run's end the curve averages fewer seeds."
             )
+
+    metric_final: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    metric_series: dict[tuple[str, str, str], list[Series]] = defaultdict(list)
+    for tag in settings.extra_metrics:
+        having = [run for run in result.runs if tag in run.scalars and len(run.scalars[tag])]
+        if not having:
+            result.skipped.append(Skipped(f"metric {tag}", "no run logged it"))
+        for run in having:
+            metric_series[(run.env_id, tag, run.algorithm)].append(run.scalars[tag])
+            metric_final[(run.env_id, run.algorithm, tag)].append(final_value(run.scalars[tag], 1))
+    for (env_id, tag, algorithm), series in sorted(metric_series.items()):
+        curve = mean_curve(series, points=settings.curve_points, window=1)
+        result.metric_curves.setdefault(env_id, {}).setdefault(tag, {})[algorithm] = curve
+    result.metric_rows = _final_rows(metric_final)
 
     result.final_rows = _final_rows(final)
     result.eval_rows = _final_rows(evals)

@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap-reps", type=int, default=defaults.bootstrap_reps)
     parser.add_argument("--confidence", type=float, default=defaults.confidence)
     parser.add_argument("--seed", type=int, default=defaults.seed, help="bootstrap seed (reproducible CIs)")
+    parser.add_argument("--metric", action="append", default=[], metavar="TAG",
+                        help="also draw and table this scalar tag, e.g. eval/normalized_return")  # fmt: skip
     parser.add_argument("--manifest", help="the benchmark runner's manifest.json, to list the exact commands")
     parser.add_argument("--title", default=TITLE)
     parser.add_argument("--wandb-project", metavar="ENTITY/PROJECT", help="also read runs from this W&B project")
@@ -46,6 +48,8 @@ def invocation(args: argparse.Namespace) -> str:
     ):
         if value != default:
             words += [flag, str(value)]
+    for tag in args.metric:
+        words += ["--metric", tag]
     return shlex.join(words + (["--wandb-report"] if args.wandb_report else []))
 
 
@@ -65,6 +69,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         bootstrap_reps=args.bootstrap_reps,
         confidence=args.confidence,
         seed=args.seed,
+        extra_metrics=tuple(args.metric),
     )
     result = make_report(args.runs_dir, args.out, settings, manifest=args.manifest,
                          wandb_project=args.wandb_project, title=args.title, invocation=invocation(args))  # fmt: skip

@@ -33,30 +33,41 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def learning_curves(analysis: Analysis, env_id: str, out_dir: Path) -> Path:
-    """One panel per task: mean episodic return over seeds with a +-1 std band, x = env steps."""
-    per_task = analysis.curves[env_id]
-    tasks = sorted(per_task)
-    algorithms = sorted({a for curves in per_task.values() for a in curves})
+def _curve_grid(per_panel: dict, title: str, ylabel: str, path: Path) -> Path:
+    """One panel per key of ``per_panel`` (task or metric), one mean line and +-1 std band per algorithm."""
+    panels = sorted(per_panel)
+    algorithms = sorted({a for curves in per_panel.values() for a in curves})
     colors = _colors(algorithms)
-    cols = min(4, len(tasks))
-    rows = math.ceil(len(tasks) / cols)
+    cols = min(4, len(panels))
+    rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    for ax, task in zip(axes.ravel(), tasks, strict=False):
-        for algorithm, curve in sorted(per_task[task].items()):
+    for ax, panel in zip(axes.ravel(), panels, strict=False):
+        for algorithm, curve in sorted(per_panel[panel].items()):
             seeds = int(curve.counts.max())
             ax.plot(curve.steps, curve.mean, color=colors[algorithm], label=f"{algorithm} ({seeds} seeds)")
             ax.fill_between(curve.steps, curve.mean - curve.std, curve.mean + curve.std,
                             color=colors[algorithm], alpha=0.2, linewidth=0)  # fmt: skip
-        ax.set_title(task, fontsize=10)
+        ax.set_title(panel, fontsize=10)
         ax.set_xlabel("env steps")
-        ax.set_ylabel("episodic return")
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    for ax in axes.ravel()[len(tasks) :]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
-    fig.suptitle(f"{env_id}: mean over seeds, band = ±1 std", fontsize=11)
-    return _save(fig, out_dir / f"curves_{slug(env_id)}.png")
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def learning_curves(analysis: Analysis, env_id: str, out_dir: Path) -> Path:
+    """One panel per task: mean episodic return over seeds with a +-1 std band, x = env steps."""
+    title = f"{env_id}: mean over seeds, band = ±1 std"
+    return _curve_grid(analysis.curves[env_id], title, "episodic return", out_dir / f"curves_{slug(env_id)}.png")
+
+
+def metric_curves(analysis: Analysis, env_id: str, out_dir: Path) -> Path:
+    """One panel per extra metric (``--metric``), mean over seeds with a +-1 std band."""
+    title = f"{env_id}: further metrics, mean over seeds, band = ±1 std"
+    return _curve_grid(analysis.metric_curves[env_id], title, "value", out_dir / f"metrics_{slug(env_id)}.png")
 
 
 def sorted_final_returns(analysis: Analysis, env_id: str, out_dir: Path) -> Path:

@@ -79,6 +79,22 @@ def write_markdown(
     if analysis.notes:
         lines += ["Notes:", "", *(f"- {n}" for n in analysis.notes), ""]
 
+    if analysis.metric_rows:
+        lines += ["## Further metrics", ""]
+        lines += [
+            "Metrics asked for with `--metric`, drawn unsmoothed (mean ± 1 std over runs); the table gives "
+            "mean ± std over runs of each run's last logged value (e.g. its final evaluation).",
+            "",
+        ]
+        for path in figures.get("metrics", []):
+            lines += [image(path, path.stem), ""]
+        lines += table(
+            ["env", "metric", "algorithm", "mean ± std", "runs"],
+            [[r.env_id, r.task, r.algorithm, f"{fmt(r.mean, 3)} ± {fmt(r.std, 3)}", str(r.runs)]
+             for r in analysis.metric_rows],
+        )  # fmt: skip
+        lines += [""]
+
     lines += ["## Final performance", ""]
     if analysis.final_rows:
         lines += [*_final_table(analysis.final_rows), ""]

@@ -16,7 +16,9 @@ from mtenvs.report.runs import load_tensorboard_runs
 from tests.report.synthetic import ATARI_ENV, GRID_ENV
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SETTINGS = Settings(last_episodes=10, smooth_window=1, bootstrap_reps=500, seed=0)
+SETTINGS = Settings(
+    last_episodes=10, smooth_window=1, bootstrap_reps=500, seed=0, extra_metrics=("losses/td_loss", "eval/none")
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +85,15 @@ def test_runs_table_and_stability_order(report) -> None:
     assert {r.protocol for r in grid} == {"unknown"}
 
 
+def test_extra_metrics_take_each_runs_last_value(report) -> None:
+    (row,) = report.analysis.metric_rows
+    assert (row.env_id, row.algorithm, row.task, row.runs) == (ATARI_ENV, "gamma", "losses/td_loss", 1)
+    assert row.mean == pytest.approx(0.2)  # 1 / (i + 1) at the last of 5 points (float32 in the file)
+    curve = report.analysis.metric_curves[ATARI_ENV]["losses/td_loss"]["gamma"]
+    assert curve.mean[0] == pytest.approx(1.0) and curve.mean[-1] == pytest.approx(0.2)
+    assert any(s.what == "metric eval/none" and "no run logged it" in s.reason for s in report.analysis.skipped)
+
+
 def test_mismatched_grids_are_noted_and_averaged_where_covered(report) -> None:
     curve = report.analysis.curves[GRID_ENV][ALL_TASKS]["delta"]
     assert curve.steps[-1] == 2850.0  # seed 2's last step
@@ -95,7 +106,7 @@ def test_every_figure_is_a_valid_png(report) -> None:
     names = sorted(p.name for p in report.figures)
     assert names == sorted([
         f"curves_{ATARI_ENV}.png", f"curves_{GRID_ENV}.png", f"sorted_returns_{ATARI_ENV}.png",
-        f"sorted_returns_{GRID_ENV}.png", f"aggregates_{ATARI_ENV}.png", "sps.png",
+        f"sorted_returns_{GRID_ENV}.png", f"aggregates_{ATARI_ENV}.png", "sps.png", f"metrics_{ATARI_ENV}.png",
     ])  # fmt: skip
     for path in report.figures:
         assert path.read_bytes()[:8] == PNG_MAGIC
