@@ -184,15 +184,17 @@ def analyse(runs: list[Run], skipped: list[Skipped], settings: Settings | None =
                 Skipped(run.name, f"no episodic return for task(s) {', '.join(sorted(missing))}: fewer seeds there")
             )
 
+    partial: dict[tuple[str, str], list[float]] = {}
     for (env_id, task, algorithm), series in sorted(curve_series.items()):
         curve = mean_curve(series, points=settings.curve_points, window=settings.smooth_window)
         result.curves.setdefault(env_id, {}).setdefault(task, {})[algorithm] = curve
-        ends = sorted({float(s.steps[-1]) for s in series})
-        if len(ends) > 1:
-            result.notes.append(
-                f"{env_id} / {task} / {algorithm}: runs end at different steps ({ends[0]:.0f} to {ends[-1]:.0f});"
-                " past a run's end the curve averages fewer seeds."
-            )
+        if curve.counts.min() < curve.counts.max():
+            partial.setdefault((env_id, algorithm), []).extend(float(s.steps[-1]) for s in series)
+    for (env_id, algorithm), ends in sorted(partial.items()):
+        result.notes.append(
+            f"{env_id} / {algorithm}: runs end between steps {min(ends):.0f} and {max(ends):.0f}; "
+            "past a run's end its curves average fewer runs (the legend gives the most)."
+        )
 
     metric_final: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     metric_series: dict[tuple[str, str, str], list[Series]] = defaultdict(list)

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import EngFormatter
 
 from mtenvs.report.analysis import AggregateRow, Analysis
 
@@ -49,6 +50,7 @@ def _curve_grid(per_panel: dict, title: str, ylabel: str, path: Path) -> Path:
                             color=colors[algorithm], alpha=0.2, linewidth=0)  # fmt: skip
         ax.set_title(panel, fontsize=10)
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 300k, not 300000 running into its neighbour
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

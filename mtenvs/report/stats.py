@@ -116,14 +116,21 @@ def smooth(values: np.ndarray, window: int) -> np.ndarray:
     return (sums[idx] - sums[start]) / (idx - start)
 
 
+# Runs whose last steps differ by at most this fraction ended together (episodes end at different
+# steps); the curve then stops at the first end instead of averaging fewer runs over the last sliver.
+END_TOLERANCE = 0.05
+
+
 def mean_curve(series: Sequence[Series], points: int = 100, window: int = 1) -> Curve:
     """Runs logged at different steps, interpolated onto one grid from 0 to the longest run's last
-    step. A run contributes only between its first and last logged step (never extrapolated), so the
-    mean past a short run's end averages fewer runs; ``counts`` says how many."""
+    step (the shortest run's, when all end within ``END_TOLERANCE`` of each other). A run contributes
+    only between its first and last logged step (never extrapolated), so past a short run's end the
+    mean averages fewer runs; ``counts`` says how many."""
     usable = [s for s in series if len(s)]
     if not usable:
         raise ValueError("No run has a point to draw.")
-    end = max(float(s.steps[-1]) for s in usable)
+    ends = [float(s.steps[-1]) for s in usable]
+    end = min(ends) if min(ends) >= (1.0 - END_TOLERANCE) * max(ends) else max(ends)
     grid = np.linspace(0.0, end, points) if end > 0 else np.zeros(1)
     stack = np.full((len(usable), len(grid)), np.nan)
     for i, s in enumerate(usable):
