@@ -122,16 +122,20 @@ END_TOLERANCE = 0.05
 
 
 def mean_curve(series: Sequence[Series], points: int = 100, window: int = 1) -> Curve:
-    """Runs logged at different steps, interpolated onto one grid from 0 to the longest run's last
-    step (the shortest run's, when all end within ``END_TOLERANCE`` of each other). A run contributes
-    only between its first and last logged step (never extrapolated), so past a short run's end the
-    mean averages fewer runs; ``counts`` says how many."""
+    """Mean and std over runs of curves logged at different steps, interpolated onto one grid of
+    ``points`` steps. The grid spans the earliest first step to the latest last step; when the runs
+    start and end within ``END_TOLERANCE`` of each other (episodes end a few steps apart), it spans
+    only the stretch every run covers. A run contributes only between its first and last logged step
+    (never extrapolated), so past a short run's end the mean averages fewer runs; ``counts`` says
+    how many."""
     usable = [s for s in series if len(s)]
     if not usable:
         raise ValueError("No run has a point to draw.")
     ends = [float(s.steps[-1]) for s in usable]
     end = min(ends) if min(ends) >= (1.0 - END_TOLERANCE) * max(ends) else max(ends)
-    grid = np.linspace(0.0, end, points) if end > 0 else np.zeros(1)
+    starts = [float(s.steps[0]) for s in usable]  # the first episode ends some steps in
+    start = max(starts) if max(starts) <= END_TOLERANCE * end else min(starts)
+    grid = np.linspace(start, end, points) if end > start else np.array([end])
     stack = np.full((len(usable), len(grid)), np.nan)
     for i, s in enumerate(usable):
         values = smooth(s.values, window)

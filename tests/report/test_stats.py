@@ -99,11 +99,12 @@ def test_mean_curve_over_mismatched_grids() -> None:
     np.testing.assert_allclose(curve.std, [5.0, 4.25, 0.0, 0.0])
 
 
-def test_mean_curve_stops_at_the_first_end_when_runs_end_together() -> None:
-    # Ends 1000 and 980 differ by 2% (episode boundaries): no tail averaged over one run only.
+def test_mean_curve_spans_only_the_common_stretch_when_runs_end_together() -> None:
+    # Ends 1000 and 980, starts 0 and 20 (episode boundaries): no head or tail averaged over one run.
     a = series([0, 500, 1000], [0.0, 5.0, 10.0])
-    b = series([0, 490, 980], [0.0, 5.0, 10.0])
+    b = series([20, 490, 980], [0.0, 5.0, 10.0])
     curve = mean_curve([a, b], points=3)
-    np.testing.assert_allclose(curve.steps, [0, 490, 980])
+    np.testing.assert_allclose(curve.steps, [20, 500, 980])
     np.testing.assert_array_equal(curve.counts, [2, 2, 2])
-    np.testing.assert_allclose(curve.mean, [0.0, (4.9 + 5.0) / 2, (9.8 + 10.0) / 2])
+    b_at_500 = 5.0 + 5.0 * 10 / 490
+    np.testing.assert_allclose(curve.mean, [(0.2 + 0.0) / 2, (5.0 + b_at_500) / 2, (9.8 + 10.0) / 2])
