@@ -40,6 +40,7 @@ def make_report(
     wandb_project: str | None = None,
     title: str = "mtenvs benchmark report",
     invocation: str = "",
+    jobs: int = 1,
 ) -> ReportResult:
     """Read runs, compute every table, draw every figure and write ``OUT/report.md``."""
     from mtenvs.report import figures as fig
@@ -51,7 +52,7 @@ def make_report(
     runs: list[Run] = []
     skipped: list[Skipped] = []
     if runs_dir is not None:
-        runs, skipped = load_tensorboard_runs(runs_dir)
+        runs, skipped = load_tensorboard_runs(runs_dir, jobs=jobs)
     if wandb_project is not None:
         wandb_runs, wandb_skipped = load_wandb_runs(wandb_project)
         runs += wandb_runs

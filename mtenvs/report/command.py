@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 
@@ -24,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed, help="bootstrap seed (reproducible CIs)")
     parser.add_argument("--metric", action="append", default=[], metavar="TAG",
                         help="also draw and table this scalar tag, e.g. eval/normalized_return")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes reading event files")
     parser.add_argument("--manifest", help="the benchmark runner's manifest.json, to list the exact commands")
     parser.add_argument("--title", default=TITLE)
     parser.add_argument("--wandb-project", metavar="ENTITY/PROJECT", help="also read runs from this W&B project")
@@ -71,8 +73,16 @@ def run_from_args(args: argparse.Namespace) -> int:
         seed=args.seed,
         extra_metrics=tuple(args.metric),
     )
-    result = make_report(args.runs_dir, args.out, settings, manifest=args.manifest,
-                         wandb_project=args.wandb_project, title=args.title, invocation=invocation(args))  # fmt: skip
+    result = make_report(
+        args.runs_dir,
+        args.out,
+        settings,
+        manifest=args.manifest,
+        wandb_project=args.wandb_project,
+        title=args.title,
+        invocation=invocation(args),
+        jobs=args.jobs,
+    )
     print(result.markdown)
     for item in result.analysis.skipped:
         print(f"skipped {item.what}: {item.reason}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,23 +102,20 @@ def parse_hyperparameters(text: str) -> dict[str, str]:
 
 def _check_record_framing(path: Path) -> str | None:
     """Why an event file is damaged, or None. TensorBoard's reader stops silently at a bad record, so
-    the framing (length header and its masked CRC-32C) is walked here to notice truncation or garbage."""
-    from tensorboard.summary.writer.record_writer import masked_crc32c
-
+    the record framing (8-byte length, 4-byte header CRC, data, 4-byte data CRC) is walked here to
+    notice a truncated file or trailing garbage. CRCs are not recomputed (TensorBoard's reader does
+    that, in pure Python, and is the slow part already)."""
     data = path.read_bytes()
     offset, records = 0, 0
     while offset < len(data):
-        if len(data) - offset < 12:
-            return f"truncated after {records} records ({len(data) - offset} stray bytes at offset {offset})"
-        header = data[offset : offset + 8]
-        (length,) = struct.unpack("<Q", header)
-        (header_crc,) = struct.unpack("<I", data[offset + 8 : offset + 12])
-        if masked_crc32c(header) != header_crc:
-            return f"corrupted record header after {records} records (offset {offset})"
-        end = offset + 12 + length + 4
-        if end > len(data):
-            return f"truncated record after {records} records (offset {offset})"
-        offset, records = end, records + 1
+        remaining = len(data) - offset
+        if remaining < 16:
+            return f"damaged after {records} records: {remaining} stray bytes at the end"
+        (length,) = struct.unpack_from("<Q", data, offset)
+        if 16 + length > remaining:
+            claim = f"the record at byte {offset} claims {length} bytes, {remaining - 16} remain"
+            return f"damaged after {records} records: {claim}"
+        offset, records = offset + 16 + length, records + 1
     return None
 
 
@@ -149,35 +147,45 @@ def _read_event_file(path: Path, run: Run, skipped: list[Skipped]) -> None:
                 run.hyperparameters.update(parse_hyperparameters(raw.decode("utf-8", "replace")))
 
 
-def load_tensorboard_runs(runs_dir: str | Path) -> tuple[list[Run], list[Skipped]]:
-    """Every run directory directly under ``runs_dir``; what cannot be used goes to the skipped list."""
+def _load_run_dir(run_dir: Path) -> tuple[Run | None, list[Skipped]]:
+    skipped: list[Skipped] = []
+    match = RUN_NAME.match(run_dir.name)
+    if match is None:
+        return None, [Skipped(str(run_dir), "directory name is not {env_id}__{exp_name}__{seed}__{unix_time}")]
+    files = sorted(run_dir.rglob("events.out.tfevents.*"))
+    if not files:
+        return None, [Skipped(str(run_dir), "no TensorBoard event file (empty or partial run)")]
+    run = Run(
+        name=run_dir.name,
+        env_id=match["env_id"],
+        algorithm=match["exp_name"],
+        seed=int(match["seed"]),
+        source=str(run_dir),
+    )
+    for path in files:
+        _read_event_file(path, run, skipped)
+    if not any(len(s) for s in run.scalars.values()):
+        skipped.append(Skipped(str(run_dir), "no scalar metric could be read"))
+        return None, skipped
+    return run, skipped
+
+
+def load_tensorboard_runs(runs_dir: str | Path, jobs: int = 1) -> tuple[list[Run], list[Skipped]]:
+    """Every run directory directly under ``runs_dir``, read by ``jobs`` processes (TensorBoard's
+    reader is pure Python, about 10k records/s); what cannot be used goes to the skipped list."""
     root = Path(runs_dir)
     if not root.is_dir():
         raise ValueError(f"Runs directory {str(root)!r} does not exist or is not a directory.")
-    runs: list[Run] = []
-    skipped: list[Skipped] = []
-    for run_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        match = RUN_NAME.match(run_dir.name)
-        if match is None:
-            skipped.append(Skipped(str(run_dir), "directory name is not {env_id}__{exp_name}__{seed}__{unix_time}"))
-            continue
-        files = sorted(run_dir.rglob("events.out.tfevents.*"))
-        if not files:
-            skipped.append(Skipped(str(run_dir), "no TensorBoard event file (empty or partial run)"))
-            continue
-        run = Run(
-            name=run_dir.name,
-            env_id=match["env_id"],
-            algorithm=match["exp_name"],
-            seed=int(match["seed"]),
-            source=str(run_dir),
-        )
-        for path in files:
-            _read_event_file(path, run, skipped)
-        if not any(len(s) for s in run.scalars.values()):
-            skipped.append(Skipped(str(run_dir), "no scalar metric could be read"))
-            continue
-        runs.append(run)
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}.")
+    run_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if jobs > 1 and len(run_dirs) > 1:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(run_dirs))) as pool:
+            results = list(pool.map(_load_run_dir, run_dirs))
+    else:
+        results = [_load_run_dir(d) for d in run_dirs]
+    runs = [run for run, _ in results if run is not None]
+    skipped = [item for _, items in results for item in items]
     return runs, skipped
 
 

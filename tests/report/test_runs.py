@@ -37,13 +37,24 @@ def test_damaged_and_partial_runs_are_listed_with_reasons(loaded) -> None:
     assert "not {env_id}__{exp_name}__{seed}__{unix_time}" in reasons["notes"]
     assert "no TensorBoard event file" in reasons[f"{GRID_ENV}__delta__5__1700000000"]
     assert "no scalar metric" in reasons[f"{GRID_ENV}__delta__4__1700000000"]
-    assert any("corrupted record header" in s.reason and "delta__4" in s.what for s in skipped)
+    assert any("damaged after 0 records" in s.reason and "delta__4" in s.what for s in skipped)
     # The file cut in half: flagged, and the records before the cut are kept.
-    assert any("truncated" in s.reason and "delta__3" in s.what for s in skipped)
+    assert any("damaged after" in s.reason and "delta__3" in s.what for s in skipped)
     truncated = runs[f"{GRID_ENV}__delta__3__1700000000"].scalars["charts/episodic_return"]
     assert 0 < len(truncated) < 20
     np.testing.assert_allclose(truncated.steps, np.arange(len(truncated)) * 100)
     assert f"{GRID_ENV}__delta__4__1700000000" not in runs
+
+
+def test_parallel_reading_gives_the_same_runs(runs_dir: Path, loaded) -> None:
+    runs, skipped = loaded
+    parallel_runs, parallel_skipped = load_tensorboard_runs(runs_dir, jobs=2)
+    assert parallel_skipped == skipped
+    assert [r.name for r in parallel_runs] == list(runs)
+    for run in parallel_runs:
+        assert run.hyperparameters == runs[run.name].hyperparameters
+        for tag, series in run.scalars.items():
+            np.testing.assert_array_equal(series.values, runs[run.name].scalars[tag].values)
 
 
 def test_missing_runs_dir_is_a_clear_error(tmp_path: Path) -> None:
