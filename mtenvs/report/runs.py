@@ -195,13 +195,20 @@ def load_wandb_runs(project_path: str, api: object | None = None) -> tuple[list[
     With ``sync_tensorboard=True`` the history holds the TensorBoard tags as columns and the
     TensorBoard step as ``global_step``; that step is used, W&B's own ``_step`` otherwise.
     """
-    if api is None:
-        import wandb
+    if project_path.count("/") != 1 or "" in project_path.split("/"):
+        raise ValueError(f"A W&B project is ENTITY/PROJECT, got {project_path!r}.")
+    try:
+        if api is None:
+            import wandb
 
-        api = wandb.Api()
+            api = wandb.Api()
+        listed = list(api.runs(project_path))
+    except Exception as err:  # wandb raises its own types for no key, no network, unknown project
+        needs = "needs WANDB_API_KEY and the network"
+        raise ValueError(f"Cannot read runs of W&B project {project_path!r} ({needs}): {err}") from err
     runs: list[Run] = []
     skipped: list[Skipped] = []
-    for wandb_run in api.runs(project_path):
+    for wandb_run in listed:
         match = RUN_NAME.match(wandb_run.name or "")
         if match is None:
             skipped.append(Skipped(f"wandb:{project_path}/{wandb_run.id}", "run name is not a SPEC run name"))

@@ -67,6 +67,16 @@ def test_parse_hyperparameters_table() -> None:
     assert parse_hyperparameters(text) == {"env_id": "TwoRooms-v0", "learning_rate": "0.1"}
 
 
+def test_wandb_reading_errors_are_clear() -> None:
+    def no_key(path):
+        raise RuntimeError("No API key configured")
+
+    with pytest.raises(ValueError, match=r"Cannot read runs of W&B project 'me/proj'.*No API key"):
+        load_wandb_runs("me/proj", api=SimpleNamespace(runs=no_key))
+    with pytest.raises(ValueError, match="ENTITY/PROJECT"):
+        load_wandb_runs("proj", api=SimpleNamespace(runs=no_key))
+
+
 def test_wandb_runs_use_the_tensorboard_step() -> None:
     rows = [
         {"_step": 0, "_timestamp": 10.0, "global_step": 128, "charts/episodic_return/a": 1.0},
