@@ -136,8 +136,8 @@ def _final_rows(groups: dict[tuple[str, str, str], list[float]]) -> list[FinalRo
 def analyse(runs: list[Run], skipped: list[Skipped], settings: Settings | None = None) -> Analysis:
     """Every number and curve of the report."""
     settings = settings or Settings()
-    result = Analysis(runs=sorted(runs, key=lambda r: (r.env_id, r.algorithm, r.seed, r.name)), skipped=skipped,
-                      settings=settings)  # fmt: skip
+    ordered = sorted(runs, key=lambda r: (r.env_id, r.algorithm, r.seed, r.name))
+    result = Analysis(runs=ordered, skipped=list(skipped), settings=settings)
     final: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     evals: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     hns: dict[tuple[str, str, str], list[float]] = defaultdict(list)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 ATARI_ENV = "MultiAtari-Test-v0"
 GRID_ENV = "TwoRooms-Test-v0"
+PARTIAL_ENV = "Partial-Test-v0"
 EPISODES = 20  # episode i is logged at env step 100 * i and wall time 1000 + i
 # Final human-normalized score of each run (seed) per game, logged constant over episodes.
 HNS = {
@@ -55,6 +56,14 @@ def write_runs(root: Path) -> Path:
         writer = SummaryWriter(str(root / f"{GRID_ENV}__delta__{seed}__1700000000"))
         for i in range(10 if seed == 1 else 20):
             writer.add_scalar("charts/episodic_return", float(seed), stride * i, walltime=2000.0 + i)
+        writer.close()
+
+    # Seed 2 of "eps" never logged task b (e.g. it crashed before b's first episode ended).
+    for seed, tasks in ((1, ("a", "b")), (2, ("a",))):
+        writer = SummaryWriter(str(root / f"{PARTIAL_ENV}__eps__{seed}__1700000000"))
+        for i in range(5):
+            for task in tasks:
+                writer.add_scalar(f"charts/episodic_return/{task}", 10.0 * seed, 100 * i, walltime=3000.0 + i)
         writer.close()
 
     # Damage: seed 3's file cut mid-record; a file of garbage; an empty run; a misnamed folder.

@@ -13,7 +13,7 @@ from mtenvs.cli import main as cli_main
 from mtenvs.report import Settings, make_report
 from mtenvs.report.analysis import ALL_TASKS, analyse
 from mtenvs.report.runs import load_tensorboard_runs
-from tests.report.synthetic import ATARI_ENV, GRID_ENV
+from tests.report.synthetic import ATARI_ENV, GRID_ENV, PARTIAL_ENV
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SETTINGS = Settings(
@@ -44,6 +44,15 @@ def test_final_performance_table(report) -> None:
     delta = rows[(GRID_ENV, "delta", ALL_TASKS)]
     assert (delta.mean, delta.std, delta.runs) == pytest.approx((2.0, 1.0, 3))
     assert not any(r.algorithm == "gamma" for r in report.analysis.final_rows)
+
+
+def test_runs_missing_a_task_count_where_they_have_data(report) -> None:
+    rows = rows_by_key(report.analysis.final_rows)
+    a, b = rows[(PARTIAL_ENV, "eps", "a")], rows[(PARTIAL_ENV, "eps", "b")]
+    assert (a.mean, a.std, a.runs) == pytest.approx((15.0, np.sqrt(50.0), 2))
+    assert (b.mean, b.runs) == (10.0, 1) and np.isnan(b.std)
+    reasons = [s.reason for s in report.analysis.skipped if s.what == f"{PARTIAL_ENV}__eps__2__1700000000"]
+    assert "no episodic return for task(s) b: fewer seeds there" in reasons
 
 
 def test_human_normalized_aggregates(report) -> None:
@@ -114,6 +123,7 @@ def test_every_figure_is_a_valid_png(report) -> None:
     assert names == sorted([
         f"curves_{ATARI_ENV}.png", f"curves_{GRID_ENV}.png", f"sorted_returns_{ATARI_ENV}.png",
         f"sorted_returns_{GRID_ENV}.png", f"aggregates_{ATARI_ENV}.png", "sps.png", f"metrics_{ATARI_ENV}.png",
+        f"curves_{PARTIAL_ENV}.png", f"sorted_returns_{PARTIAL_ENV}.png",
     ])  # fmt: skip
     for path in report.figures:
         assert path.read_bytes()[:8] == PNG_MAGIC
