@@ -20,14 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="final performance = mean of each run's last N logged episodes")  # fmt: skip
     parser.add_argument("--smooth", type=int, default=defaults.smooth_window,
                         help="learning curves: moving average over N logged episodes")  # fmt: skip
-    parser.add_argument("--bootstrap-reps", type=int, default=defaults.bootstrap_reps)
-    parser.add_argument("--confidence", type=float, default=defaults.confidence)
+    parser.add_argument("--bootstrap-reps", type=int, default=defaults.bootstrap_reps,
+                        help="stratified bootstrap resamples for the aggregate CIs")  # fmt: skip
+    parser.add_argument("--confidence", type=float, default=defaults.confidence, help="CI level, in (0, 1)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="bootstrap seed (reproducible CIs)")
     parser.add_argument("--metric", action="append", default=[], metavar="TAG",
                         help="also draw and table this scalar tag, e.g. eval/normalized_return")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes reading event files")
     parser.add_argument("--manifest", help="the benchmark runner's manifest.json, to list the exact commands")
-    parser.add_argument("--title", default=TITLE)
+    parser.add_argument("--title", default=TITLE, help="first heading of report.md")
     parser.add_argument("--wandb-project", metavar="ENTITY/PROJECT", help="also read runs from this W&B project")
     parser.add_argument(
         "--wandb-report", action="store_true", help="also publish a W&B report (needs WANDB_API_KEY, --wandb-project)"
