@@ -171,9 +171,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run (or write the Slurm job of) the benchmark the arguments describe; 1 when a run failed."""
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}.")
     if args.rerun_failed:
         if args.commands or args.env_ids or args.slurm_template:
-            raise ValueError("--rerun-failed takes its runs from the manifest; drop --commands/--env-ids/--slurm.")
+            raise ValueError("--rerun-failed takes its runs from the manifest; drop --commands/--env-ids/--slurm-template.")
         manifest = Manifest.load(args.rerun_failed)
         specs = [s for s in manifest.runs if s.status != "ok"]
         if not specs:
