@@ -175,7 +175,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}.")
     if args.rerun_failed:
         if args.commands or args.env_ids or args.slurm_template:
-            raise ValueError("--rerun-failed takes its runs from the manifest; drop --commands, --env-ids, --slurm-template.")
+            raise ValueError(
+                "--rerun-failed reads its runs from the manifest; drop --commands, --env-ids and --slurm-template."
+            )
         manifest = Manifest.load(args.rerun_failed)
         specs = [s for s in manifest.runs if s.status != "ok"]
         if not specs:
