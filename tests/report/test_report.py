@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -148,11 +149,15 @@ def test_markdown_links_figures_and_lists_what_was_skipped(report) -> None:
 
 
 def test_cli_writes_the_report_and_rejects_bad_options(runs_dir: Path, tmp_path: Path, capsys) -> None:
+    one_run = tmp_path / "runs"
+    shutil.copytree(runs_dir / f"{ATARI_ENV}__alpha__1__1700000000", one_run / f"{ATARI_ENV}__alpha__1__1700000000")
     out = tmp_path / "cli"
-    assert cli_main(["report", str(runs_dir), "-o", str(out), "--bootstrap-reps", "50", "--last-episodes", "5"]) == 0
+    args = ["report", str(one_run), "-o", str(out), "--bootstrap-reps", "50", "--last-episodes", "5", "--jobs", "1"]
+    assert cli_main(args) == 0
     text = (out / "report.md").read_text()
-    assert f"mtenvs report {runs_dir} -o {out} --last-episodes 5 --bootstrap-reps 50" in text
-    assert "last 5 logged episodes" in text
+    assert f"mtenvs report {one_run} -o {out} --last-episodes 5 --bootstrap-reps 50" in text
+    # Seed 1's pong returns are 15 + episode: the last 5 of 20 average 15 + 17.
+    assert "last 5 logged episodes" in text and f"| {ATARI_ENV} | pong | alpha | 32.00 ± n/a | 1 |" in text
     assert cli_main(["report", str(tmp_path / "missing"), "-o", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert cli_main(["report", str(runs_dir), "-o", str(out), "--confidence", "95"]) == 2
