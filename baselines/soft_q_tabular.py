@@ -333,6 +333,7 @@ if __name__ == "__main__":
         f"reached 0.9 at {reached if reached is not None else 'never'} steps/task; sampled eval success rate "
         f"{episode_returns.mean():.2f} over {eval_envs.num_envs} episodes; {time.time() - start_time:.1f}s"
     )
+    print(f"TensorBoard logs: runs/{run_name}")
     eval_envs.close()
     envs.close()
     writer.close()
