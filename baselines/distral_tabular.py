@@ -43,6 +43,9 @@ expected discounted return of each task policy from the uniform start distributi
 solving the policy's Bellman equation on the known map, and reported normalised by the optimal
 (shortest-path) value: `eval/normalized_return` (1 = optimal). The baseline without distillation
 (pi0 fixed uniform) is baselines/soft_q_tabular.py.
+
+CleanRL conventions (SPEC section 4) except `--cuda`: the learner is a few NumPy tables stepped by the
+batched NumPy env, so there is nothing to put on a GPU (the flag would do nothing).
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ than the paper's unverified 5; the reasons are in that script's docstring and do
 Learning curve: every `eval_interval` iterations, the exact expected discounted return of each
 task policy from the uniform start, normalised by the optimal (shortest-path) value:
 `eval/normalized_return` (1 = optimal).
+
+CleanRL conventions (SPEC section 4) except `--cuda`: the learner is a few NumPy tables stepped by the
+batched NumPy env, so there is nothing to put on a GPU (the flag would do nothing).
 """
 
 from __future__ import annotations
