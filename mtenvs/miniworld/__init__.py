@@ -4,4 +4,71 @@ Importing this package first sets up headless rendering (:mod:`mtenvs.miniworld.
 every module below it may import ``miniworld`` and ``pyglet.gl`` normally.
 """
 
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import VectorEnv
+
 from mtenvs.miniworld import headless  # noqa: F401  (must run before anything imports miniworld)
+from mtenvs.miniworld.base import ACTION_NAMES, MultiTaskMiniWorldEnv, PlacementError
+from mtenvs.miniworld.maze import MultiMazeEnv
+from mtenvs.miniworld.nav import MultiNavEnv
+from mtenvs.vector import MultiTaskVectorEnv
+from mtenvs.wrappers import TaskObservation
+
+__all__ = [
+    "ACTION_NAMES",
+    "MultiMazeEnv",
+    "MultiNavEnv",
+    "MultiTaskMiniWorldEnv",
+    "PlacementError",
+    "make_multi_maze",
+    "make_multi_maze_vec",
+    "make_multi_nav",
+    "make_multi_nav_vec",
+]
+
+
+def make_multi_maze(task_obs: bool = False, **kwargs: Any) -> gym.Env:
+    """Entry point of ``MultiMaze-v0``: :class:`MultiMazeEnv`, with the one-hot task observation if asked."""
+    env = MultiMazeEnv(**kwargs)
+    return TaskObservation(env) if task_obs else env
+
+
+def make_multi_nav(task_obs: bool = False, **kwargs: Any) -> gym.Env:
+    """Entry point of ``MultiNav-v0``: :class:`MultiNavEnv`, with the one-hot task observation if asked."""
+    env = MultiNavEnv(**kwargs)
+    return TaskObservation(env) if task_obs else env
+
+
+def make_multi_maze_vec(
+    num_envs: int,
+    *,
+    task_assignment: str = "grouped",
+    vectorization: str = "async",
+    task_obs: bool = False,
+    **kwargs: Any,
+) -> VectorEnv:
+    """Vector entry point of ``MultiMaze-v0``: grouped (default) or sampled tasks, async by default."""
+    return MultiTaskVectorEnv(
+        MultiMazeEnv,
+        num_envs,
+        task_assignment=task_assignment,
+        vectorization=vectorization,
+        task_obs=task_obs,
+        **kwargs,
+    )
+
+
+def make_multi_nav_vec(
+    num_envs: int,
+    *,
+    task_assignment: str = "grouped",
+    vectorization: str = "async",
+    task_obs: bool = False,
+    **kwargs: Any,
+) -> VectorEnv:
+    """Vector entry point of ``MultiNav-v0``: grouped (default) or sampled tasks, async by default."""
+    return MultiTaskVectorEnv(
+        MultiNavEnv, num_envs, task_assignment=task_assignment, vectorization=vectorization, task_obs=task_obs, **kwargs
+    )

@@ -132,7 +132,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
       ``self._init_tasks(...)`` and then :meth:`_init_miniworld`.
     * ``_gen_world()``: build the episode's world: rooms (:meth:`add_grid_maze`), entities
       (:meth:`place_entity`, :meth:`place_in_cell`), doors (:meth:`add_door`) and the agent
-      (:meth:`place_agent`). Use ``self.np_random`` for all randomness.
+      (:meth:`place_agent` or :meth:`place_agent_in_cell`). Use ``self.np_random`` for all randomness.
     * ``_task_step(action) -> float``: the reward after the agent moved; may move entities,
       respawn the agent, toggle doors.
     * optionally ``_task_info() -> dict`` (extra info entries) and ``_terminated() -> bool``
@@ -282,13 +282,15 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         kwargs.pop("dir", None)
         return self.place_entity(self.agent, room=room, pos=pos, dir=self._heading_radians(), **kwargs)
 
-    def respawn_agent_in_cell(self, maze: GridMaze, cell: Cell) -> None:
-        """Move the agent to a random free spot of ``cell`` with a random heading (same episode)."""
-        self.entities.remove(self.agent)
-        carrying = self.agent.carrying
+    def place_agent_in_cell(self, maze: GridMaze, cell: Cell) -> None:
+        """Put the agent at a random free spot of ``cell`` with a random heading.
+
+        Works at the episode start and for respawns within an episode (what it carries comes along).
+        """
+        if self.agent in self.entities:
+            self.entities.remove(self.agent)
         self.heading = int(self.np_random.integers(360 // TURN_STEP_DEGREES))
         self.place_in_cell(self.agent, maze, cell, dir=self._heading_radians())
-        self.agent.carrying = carrying
 
     # ------------------------------------------------------------------ collision
 
