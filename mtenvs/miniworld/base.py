@@ -173,6 +173,8 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
       respawn the agent, toggle doors.
     * optionally ``_task_info() -> dict`` (extra info entries) and ``_terminated() -> bool``
       (default: episodes only end by truncation at ``max_episode_steps``).
+    * for the scripted oracle (:mod:`mtenvs.miniworld.oracle`): a ``maze`` attribute,
+      ``oracle_targets() -> list of positions`` and optionally ``oracle_avoid() -> set of edges``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -250,6 +252,10 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         self.doors.append(door)
         return door
 
+    def oracle_avoid(self) -> set[Edge]:
+        """Maze edges the scripted oracle should not cross now (none by default)."""
+        return set()
+
     def closed_edges(self) -> set[Edge]:
         """The maze edges whose doors are closed now."""
         return {door.edge for door in self.doors if door.closed}
@@ -292,7 +298,10 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
                     pos = candidate
                     break
             else:
-                where = "the world" if room is None else f"room x[{room.min_x:g}, {room.max_x:g}]"
+                if min_x is not None:
+                    where = f"x [{min_x:g}, {max_x:g}], z [{min_z:g}, {max_z:g}]"
+                else:
+                    where = "the world" if room is None else f"room x[{room.min_x:g}, {room.max_x:g}]"
                 raise PlacementError(
                     f"No free spot for a {type(ent).__name__} (radius {ent.radius:.2f} m) in {where} after "
                     f"{max_tries} tries; the space is too crowded. Use fewer objects or a larger maze."
@@ -321,15 +330,32 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         kwargs.pop("dir", None)
         return self.place_entity(self.agent, room=room, pos=pos, dir=self._heading_radians(), **kwargs)
 
-    def place_agent_in_cell(self, maze: GridMaze, cell: Cell) -> None:
-        """Put the agent at a random free spot of ``cell`` with a random heading.
+    def place_in_cells(self, ent: Entity, maze: GridMaze, cells: list[Cell], **kwargs: Any) -> Entity:
+        """Place ``ent`` in one of ``cells``: they are tried in random order, 100 draws each.
+
+        Raises :class:`PlacementError` when none of them has room.
+        """
+        for index in self.np_random.permutation(len(cells)):
+            try:
+                return self.place_in_cell(ent, maze, cells[int(index)], max_tries=100, **kwargs)
+            except PlacementError:
+                continue
+        raise PlacementError(
+            f"No room for a {type(ent).__name__} (radius {ent.radius:.2f} m) in any of the cells {sorted(cells)}; "
+            "the maze is too crowded. Use fewer objects or a larger maze."
+        )
+
+    def place_agent_in_cell(self, maze: GridMaze, cells: Cell | list[Cell]) -> None:
+        """Put the agent at a random free spot of a cell (one of ``cells``, see :meth:`place_in_cells`).
 
         Works at the episode start and for respawns within an episode (what it carries comes along).
+        The heading is a random multiple of the turn step.
         """
         if self.agent in self.entities:
             self.entities.remove(self.agent)
         self.heading = int(self.np_random.integers(360 // TURN_STEP_DEGREES))
-        self.place_in_cell(self.agent, maze, cell, dir=self._heading_radians())
+        candidates = [cells] if isinstance(cells, tuple) else list(cells)
+        self.place_in_cells(self.agent, maze, candidates, dir=self._heading_radians())
 
     # ------------------------------------------------------------------ collision
 
