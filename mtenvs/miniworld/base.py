@@ -218,7 +218,10 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
     def add_grid_maze(
         self, maze: GridMaze, *, wall_tex: str, floor_tex: str, ceil_tex: str = "ceiling_tiles"
     ) -> dict[Cell, Any]:
-        """Add one MiniWorld room per maze cell, joined through the maze's open edges; returns cell -> room."""
+        """Add one MiniWorld room per maze cell, joined through the maze's open edges.
+
+        Returns (and keeps as ``cell_rooms``) the mapping cell -> room.
+        """
         self.shadow_window.switch_to()
         for name in (wall_tex, floor_tex, ceil_tex):
             preload_texture(name)
@@ -234,6 +237,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
                 floor_tex=floor_tex,
                 ceil_tex=ceil_tex,
             )
+        self.cell_rooms = rooms
         half = maze.opening_width / 2
         for a, b in sorted(maze.open_edges):
             center = maze.opening_center((a, b))
@@ -321,7 +325,13 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         if max_x - min_x <= 2 * margin:
             raise PlacementError(f"A {type(ent).__name__} of radius {ent.radius:.2f} m does not fit in a cell.")
         return self.place_entity(
-            ent, min_x=min_x + margin, max_x=max_x - margin, min_z=min_z + margin, max_z=max_z - margin, **kwargs
+            ent,
+            room=self.cell_rooms[cell],
+            min_x=min_x + margin,
+            max_x=max_x - margin,
+            min_z=min_z + margin,
+            max_z=max_z - margin,
+            **kwargs,
         )
 
     def place_agent(self, room: Any = None, pos: np.ndarray | None = None, **kwargs: Any) -> Entity:
@@ -397,6 +407,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         self.agent = Agent()
         self.agent.randomize(self.params, None)
         self.entities, self.rooms, self.wall_segs, self.doors = [], [], [], []
+        self.cell_rooms: dict[Cell, Any] = {}
         self._gen_world()
         if self.agent not in self.entities:
             raise RuntimeError(f"{type(self).__name__}._gen_world() must place the agent.")
