@@ -173,3 +173,14 @@ def test_async_vector_env_starts_and_steps():
     assert np.flatnonzero(np.all(truncations, axis=1)).tolist() == [19]  # both sub-envs at step 20 exactly
     assert obs.shape == (2, 60, 80, 3) and infos["task_id"].shape == (2,)
     envs.close()
+
+
+def test_envs_in_one_process_keep_their_own_scenes():
+    """MiniWorld compiles every env's static scene into display list 1; ours must not share one."""
+    first = gym.make("MultiMaze-v0", maze_size=3).unwrapped
+    obs_first, _ = first.reset(seed=0, options={"task": 0})
+    second = gym.make("MultiMaze-v0", maze_size=3).unwrapped
+    obs_second, _ = second.reset(seed=0, options={"task": 1})
+    assert not np.array_equal(obs_first, obs_second)
+    np.testing.assert_array_equal(first.render_obs(), obs_first)
+    np.testing.assert_array_equal(second.render_obs(), obs_second)
