@@ -2,9 +2,9 @@
 
 Three contenders are timed in the same run, interleaved: MiniWorld's ``MiniWorld-Maze-v0`` (the
 reference, same 80x60 observation), one of our envs, and ``gym.make_vec(env_id, num_envs)`` with
-``vectorization="async"`` (one process per sub-env). The reference runs in the same process, so
-it shares our pyglet set-up (headless EGL, ``debug_gl`` off): the first ratio isolates what our env
-does differently (single-sample framebuffer read back directly, per-env display list).
+``vectorization="async"`` (one process per sub-env). The reference runs in the same process, so it
+shares our pyglet set-up (headless EGL, ``debug_gl`` off; importing this package applies it): the
+first ratio isolates what our env does differently (single-sample framebuffer read back directly).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import gymnasium as gym
 import numpy as np
 
 from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved
-from mtenvs.miniworld import headless  # noqa: F401  (the reference env needs it too)
 
 REFERENCE_ID = "MiniWorld-Maze-v0"
 SINGLE_TARGET = 1.0
