@@ -15,7 +15,9 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 install: system-gl $(STAMP)
 
 system-gl:
-	@if ! dpkg -s $(GL_PACKAGES) >/dev/null 2>&1; then \
+	@if ! command -v dpkg >/dev/null 2>&1; then \
+		echo "Not a Debian system: make sure EGL and Mesa (libEGL, libGL, libGLU) are installed for MiniWorld."; \
+	elif ! dpkg -s $(GL_PACKAGES) >/dev/null 2>&1; then \
 		echo "Installing OpenGL/EGL libraries for MiniWorld: $(GL_PACKAGES)"; \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(GL_PACKAGES); \
