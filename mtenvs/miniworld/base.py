@@ -505,21 +505,20 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         """``rgb_array``: the first-person view (left) beside a top-down map with the agent (right)."""
         if self.render_mode != "rgb_array":
             return None
-        if self.agent is None:
-            raise RuntimeError("Call reset() before render().")
-        self.shadow_window.switch_to()
-        if self._view_fb is None:
-            self._view_fb = OffscreenFrameBuffer(VIEW_WIDTH, VIEW_HEIGHT)
-        first_person = self.render_obs(self._view_fb)
-        top_down = self.render_top_view(self._view_fb)
-        return np.concatenate([first_person, top_down], axis=1)
+        first_person = self.render_obs(self._view_framebuffer())
+        return np.concatenate([first_person, self.render_top()], axis=1)
 
     def render_top(self) -> np.ndarray:
         """Only the top-down map (``VIEW_HEIGHT x VIEW_WIDTH x 3``), whatever the render mode."""
+        return self.render_top_view(self._view_framebuffer())
+
+    def _view_framebuffer(self) -> OffscreenFrameBuffer:
+        if self.agent is None:
+            raise RuntimeError("Call reset() before rendering.")
         self.shadow_window.switch_to()
         if self._view_fb is None:
             self._view_fb = OffscreenFrameBuffer(VIEW_WIDTH, VIEW_HEIGHT)
-        return self.render_top_view(self._view_fb)
+        return self._view_fb
 
     def close(self) -> None:
         # The GL context stays alive: textures are cached process-wide in its share group.
