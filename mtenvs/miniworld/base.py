@@ -12,10 +12,14 @@ multi-task benchmark needs:
   (:attr:`heading`), so headings never drift and axis-aligned motion is exact.
 * **Fast offscreen rendering**: a single-sample framebuffer read back directly (MiniWorld's own
   observation framebuffer is multisampled and resolved with two blits), pyglet's GL error checks
-  off, and a per-env display list (MiniWorld compiles every env's static scene into display list
-  1, which envs sharing one process and GL share group overwrite for each other).
+  off (:mod:`mtenvs.miniworld.headless`), textures loaded without MiniWorld's pure-Python pixel
+  conversion (:func:`preload_texture`), and a per-env display list (MiniWorld compiles every env's
+  static scene into display list 1, which envs sharing one process and GL share group overwrite
+  for each other).
 * **Placement that fails**: :meth:`place_entity` raises :class:`PlacementError` after
-  ``max_tries`` attempts instead of retrying forever.
+  ``max_tries`` attempts instead of retrying forever; :meth:`place_in_cells` tries several cells.
+* **Collision**: walls and closed :class:`Door` s block movement, and so do entities with
+  ``blocks_movement = True`` (e.g. bots); pick-ups and goals do not.
 * **A view for humans**: ``render()`` returns the first-person view and a top-down map side by side.
 
 Subclasses implement ``_gen_world`` (add rooms with :meth:`add_grid_maze`, entities, doors and place
@@ -167,7 +171,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
     * ``__init__``: set ``self._init_kwargs`` (JSON kwargs that rebuild the env), call
       ``self._init_tasks(...)`` and then :meth:`_init_miniworld`.
     * ``_gen_world()``: build the episode's world: rooms (:meth:`add_grid_maze`), entities
-      (:meth:`place_entity`, :meth:`place_in_cell`), doors (:meth:`add_door`) and the agent
+      (:meth:`place_entity`, :meth:`place_in_cell`, :meth:`place_in_cells`), doors (:meth:`add_door`) and the agent
       (:meth:`place_agent` or :meth:`place_agent_in_cell`). Use ``self.np_random`` for all randomness.
     * ``_task_step(action) -> float``: the reward after the agent moved; may move entities,
       respawn the agent, toggle doors.
