@@ -5,9 +5,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test lint clean
+# MiniWorld renders offscreen through EGL (Mesa's llvmpipe on machines without a GPU). These Debian
+# packages provide it; they are installed only when missing (as root, or through sudo).
+GL_PACKAGES := libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libglu1-mesa
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-install: $(STAMP)
+.PHONY: install system-gl train test lint clean
+
+install: system-gl $(STAMP)
+
+system-gl:
+	@if ! command -v dpkg >/dev/null 2>&1; then \
+		echo "Not a Debian system: make sure EGL and Mesa (libEGL, libGL, libGLU) are installed for MiniWorld."; \
+	elif ! dpkg -s $(GL_PACKAGES) >/dev/null 2>&1; then \
+		echo "Installing OpenGL/EGL libraries for MiniWorld: $(GL_PACKAGES)"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(GL_PACKAGES); \
+	fi
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

@@ -86,6 +86,8 @@ def interleaved(
 BENCH_MODULES = {
     "MultiAtari": "mtenvs.atari.bench",
     "TwoRooms": "mtenvs.tworooms.bench",
+    "MultiMaze": "mtenvs.miniworld.bench",
+    "MultiNav": "mtenvs.miniworld.bench",
 }
 
 

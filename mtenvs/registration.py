@@ -36,6 +36,8 @@ def register_all() -> None:
     for suffix, suite in ATARI_SUITE_IDS.items():
         _register(f"MultiAtari-{suffix}-v0", *atari, suite=suite)
     _register("TwoRooms-v0", "mtenvs.tworooms:make_two_rooms", "mtenvs.tworooms:make_two_rooms_vec")
+    _register("MultiMaze-v0", "mtenvs.miniworld:make_multi_maze", "mtenvs.miniworld:make_multi_maze_vec")
+    _register("MultiNav-v0", "mtenvs.miniworld:make_multi_nav", "mtenvs.miniworld:make_multi_nav_vec")
 
 
 def mtenvs_ids() -> list[str]:

@@ -1,0 +1,77 @@
+"""MiniWorld families: MultiMaze and MultiNav (Distral's DeepMind Lab maze and navigation task sets).
+
+Importing this package first sets up headless rendering (:mod:`mtenvs.miniworld.headless`), so
+every module below it may import ``miniworld`` and ``pyglet.gl`` normally.
+"""
+
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import VectorEnv
+
+from mtenvs.miniworld import headless  # noqa: F401  (must run before anything imports miniworld)
+from mtenvs.miniworld.base import ACTION_NAMES, MultiTaskMiniWorldEnv, PlacementError
+from mtenvs.miniworld.maze import MultiMazeEnv
+from mtenvs.miniworld.nav import MultiNavEnv
+from mtenvs.vector import MultiTaskVectorEnv
+from mtenvs.wrappers import TaskObservation
+
+__all__ = [
+    "ACTION_NAMES",
+    "MultiMazeEnv",
+    "MultiNavEnv",
+    "MultiTaskMiniWorldEnv",
+    "PlacementError",
+    "make_miniworld_vec",
+    "make_multi_maze",
+    "make_multi_maze_vec",
+    "make_multi_nav",
+    "make_multi_nav_vec",
+]
+
+
+def make_multi_maze(task_obs: bool = False, **kwargs: Any) -> gym.Env:
+    """Entry point of ``MultiMaze-v0``: :class:`MultiMazeEnv`, with the one-hot task observation if asked."""
+    env = MultiMazeEnv(**kwargs)
+    return TaskObservation(env) if task_obs else env
+
+
+def make_multi_nav(task_obs: bool = False, **kwargs: Any) -> gym.Env:
+    """Entry point of ``MultiNav-v0``: :class:`MultiNavEnv`, with the one-hot task observation if asked."""
+    env = MultiNavEnv(**kwargs)
+    return TaskObservation(env) if task_obs else env
+
+
+def make_multi_maze_vec(num_envs: int, **kwargs: Any) -> VectorEnv:
+    """Vector entry point of ``MultiMaze-v0`` (see :func:`make_miniworld_vec`)."""
+    return make_miniworld_vec(MultiMazeEnv, num_envs, **kwargs)
+
+
+def make_multi_nav_vec(num_envs: int, **kwargs: Any) -> VectorEnv:
+    """Vector entry point of ``MultiNav-v0`` (see :func:`make_miniworld_vec`)."""
+    return make_miniworld_vec(MultiNavEnv, num_envs, **kwargs)
+
+
+def make_miniworld_vec(
+    env_cls: type[MultiTaskMiniWorldEnv],
+    num_envs: int,
+    *,
+    task_assignment: str = "grouped",
+    vectorization: str = "async",
+    task_obs: bool = False,
+    **kwargs: Any,
+) -> VectorEnv:
+    """Grouped (default) or sampled tasks over copies of ``env_cls``; ``"async"`` (default) or ``"sync"``.
+
+    Async sub-envs start with ``spawn``: a forked child would inherit the parent's OpenGL/EGL state
+    and hang on its first render.
+    """
+    return MultiTaskVectorEnv(
+        env_cls,
+        num_envs,
+        task_assignment=task_assignment,
+        vectorization=vectorization,
+        task_obs=task_obs,
+        context="spawn",
+        **kwargs,
+    )
