@@ -21,6 +21,7 @@ Skill (0 to 1) sets speed, turn rate, reaction delay and accuracy (:class:`Skill
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from miniworld.entity import Box, Entity
 
-from mtenvs.miniworld.layout import GridMaze
+from mtenvs.miniworld.layout import GridMaze, edge
 
 MIN_SKILL = 0.0
 MAX_SKILL = 1.0
@@ -43,6 +44,7 @@ NEAR_MISS_CONE = math.radians(45)  # a shot passing this close (in angle) to a b
 FLEE_STEPS = 15
 CHASE_DISTANCE = 3.0  # metres: a chasing bot stops closing in here
 ARRIVAL_DISTANCE = 0.15  # metres from a waypoint that count as reaching it
+MIN_MOVE = 0.01  # metres: shorter moves (e.g. a slide along a wall the bot faces head-on) do not count
 STUCK_STEPS = 4  # steps without progress after which a bot gives up its route
 
 
@@ -173,7 +175,7 @@ class Bot(Box):
 
     @property
     def mode(self) -> str:
-        """``"flee"``, ``"chase"`` (the agent is in sight), ``"hunt"`` (heading to where it was seen) or ``"wander"``."""
+        """``"flee"``, ``"chase"`` (agent in sight), ``"hunt"`` (going where it was last seen) or ``"wander"``."""
         if self.flee_steps > 0:
             return "flee"
         if self.seen_steps > 0:
@@ -185,11 +187,15 @@ Blocked = Callable[[Entity, np.ndarray], bool]
 
 
 def route_to(maze: GridMaze, start: np.ndarray, goal_pos: np.ndarray) -> list[np.ndarray]:
-    """Waypoints from ``start`` to ``goal_pos`` through the centres of the maze cells in between."""
+    """Waypoints from ``start`` to ``goal_pos``: the middle of each opening on the way, then the goal.
+
+    Cells are convex and openings at least a bot wide, so each leg is a straight walk inside one cell.
+    """
     cells = maze.shortest_path(maze.nearest_cell(start), maze.nearest_cell(goal_pos))
     if cells is None:
         return []
-    return [maze.cell_center(cell) for cell in cells] + [np.asarray(goal_pos, dtype=float).copy()]
+    openings = [maze.opening_center(edge(a, b)) for a, b in itertools.pairwise(cells)]
+    return [*openings, np.asarray(goal_pos, dtype=float).copy()]
 
 
 def start_flight(bot: Bot, maze: GridMaze, agent_pos: np.ndarray, rng: np.random.Generator) -> None:
@@ -271,7 +277,7 @@ def _move_towards(bot: Bot, target: np.ndarray, step: float, blocked: Blocked) -
     slide_x = np.array([move[0], 0.0, 0.0])
     slide_z = np.array([0.0, 0.0, move[2]])
     for candidate in (move, slide_x, slide_z):
-        if np.any(candidate) and not blocked(bot, bot.pos + candidate):
+        if np.hypot(candidate[0], candidate[2]) >= MIN_MOVE and not blocked(bot, bot.pos + candidate):
             bot.pos = bot.pos + candidate
             return True
     return False
