@@ -70,6 +70,14 @@ class WallMap:
         segments = np.asarray(wall_segments, dtype=float).reshape(-1, 2, 3)[:, :, [0, 2]]
         self.starts = segments[:, 0]
         self.directions = segments[:, 1] - segments[:, 0]
+        self.squared_lengths = np.maximum(np.sum(self.directions**2, axis=1), 1e-12)
+
+    def touches(self, pos: np.ndarray, radius: float) -> bool:
+        """True when a circle of ``radius`` at ``pos`` overlaps a wall (as MiniWorld's collision test)."""
+        offsets = np.array([pos[0], pos[2]], dtype=float) - self.starts
+        along = np.clip(np.sum(offsets * self.directions, axis=1) / self.squared_lengths, 0.0, 1.0)
+        gaps = offsets - along[:, None] * self.directions
+        return bool(np.any(np.sum(gaps * gaps, axis=1) < radius * radius))
 
     def clear(self, start: np.ndarray, end: np.ndarray) -> bool:
         """True when the straight line from ``start`` to ``end`` crosses no wall (touching one counts as crossing)."""

@@ -339,7 +339,13 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
         return reward
 
     def _blocked(self, ent: Any, pos: np.ndarray) -> bool:
-        return bool(self.intersect(ent, pos, ent.radius))
+        """Would ``ent`` at ``pos`` overlap a wall, the agent or another bot? (The bots' collision test.)"""
+        if self.walls.touches(pos, ent.radius):
+            return True
+        return any(
+            other is not ent and planar_distance(other.pos, pos) < other.radius + ent.radius
+            for other in (self.agent, *self.bots)
+        )
 
     def _task_info(self) -> dict[str, Any]:
         return {**self._events, "tags": self.tags, "times_tagged": self.times_tagged}

@@ -201,6 +201,17 @@ def test_wall_map_blocks_lines_through_walls_only():
     assert tag_target(np.zeros(3), 0.0, [target], WallMap(np.zeros((0, 2, 3)))) is target
 
 
+def test_wall_map_collision_agrees_with_miniworld():
+    env = make_and_reset("maze_large_3bots", seed=0)
+    rng = np.random.default_rng(0)
+    points = np.stack(
+        [rng.uniform(env.min_x, env.max_x, 500), np.zeros(500), rng.uniform(env.min_z, env.max_z, 500)], 1
+    )
+    ours = [env.walls.touches(point, 0.42) for point in points]
+    assert ours == [env._hits_wall(point, 0.42) for point in points]
+    assert 50 < sum(ours) < 450
+
+
 def test_a_ray_through_a_wall_never_tags_and_a_clear_ray_does():
     env = make_and_reset(HORSESHOE, seed=0, num_bots=1)
     bot = env.bots[0]
