@@ -82,6 +82,8 @@ def interleaved(
 # env id prefix -> module with ``bench(env_id, num_envs, seconds) -> BenchResult``.
 BENCH_MODULES = {
     "MultiAtari": "mtenvs.atari.bench",
+    "MultiMaze": "mtenvs.miniworld.bench",
+    "MultiNav": "mtenvs.miniworld.bench",
 }
 
 

@@ -43,6 +43,8 @@ class MultiTaskVectorEnv(VectorEnv):
         task_assignment: ``"grouped"`` (default) or ``"sampled"``.
         vectorization: ``"sync"`` (one process) or ``"async"`` (one process per sub-env).
         autoreset_mode: passed to the Gymnasium vector env; declared in ``metadata``.
+        context: multiprocessing start method of ``"async"`` sub-envs (``None``: the platform's
+            default). Envs holding OpenGL contexts (MiniWorld) need ``"spawn"`` or ``"forkserver"``.
         task_obs: if true, observations become ``{"obs": ..., "task": one-hot}``.
         env_kwargs: the single env's own arguments.
     """
@@ -56,6 +58,7 @@ class MultiTaskVectorEnv(VectorEnv):
         vectorization: str = "sync",
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         task_obs: bool = False,
+        context: str | None = None,
         **env_kwargs: Any,
     ):
         check_task_assignment(task_assignment)
@@ -87,11 +90,11 @@ class MultiTaskVectorEnv(VectorEnv):
 
             return thunk
 
-        vector_cls = SyncVectorEnv if vectorization == "sync" else AsyncVectorEnv
-        self._vector = vector_cls(
-            [make_one(kwargs) for kwargs in kwargs_per_env],
-            autoreset_mode=AutoresetMode(autoreset_mode),
-        )
+        env_fns = [make_one(kwargs) for kwargs in kwargs_per_env]
+        if vectorization == "sync":
+            self._vector = SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode(autoreset_mode))
+        else:
+            self._vector = AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode(autoreset_mode), context=context)
         self.single_observation_space = self._vector.single_observation_space
         self.single_action_space = self._vector.single_action_space
         self.observation_space = self._vector.observation_space

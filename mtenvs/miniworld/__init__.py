@@ -22,6 +22,7 @@ __all__ = [
     "MultiNavEnv",
     "MultiTaskMiniWorldEnv",
     "PlacementError",
+    "make_miniworld_vec",
     "make_multi_maze",
     "make_multi_maze_vec",
     "make_multi_nav",
@@ -41,7 +42,18 @@ def make_multi_nav(task_obs: bool = False, **kwargs: Any) -> gym.Env:
     return TaskObservation(env) if task_obs else env
 
 
-def make_multi_maze_vec(
+def make_multi_maze_vec(num_envs: int, **kwargs: Any) -> VectorEnv:
+    """Vector entry point of ``MultiMaze-v0`` (see :func:`make_miniworld_vec`)."""
+    return make_miniworld_vec(MultiMazeEnv, num_envs, **kwargs)
+
+
+def make_multi_nav_vec(num_envs: int, **kwargs: Any) -> VectorEnv:
+    """Vector entry point of ``MultiNav-v0`` (see :func:`make_miniworld_vec`)."""
+    return make_miniworld_vec(MultiNavEnv, num_envs, **kwargs)
+
+
+def make_miniworld_vec(
+    env_cls: type[MultiTaskMiniWorldEnv],
     num_envs: int,
     *,
     task_assignment: str = "grouped",
@@ -49,26 +61,17 @@ def make_multi_maze_vec(
     task_obs: bool = False,
     **kwargs: Any,
 ) -> VectorEnv:
-    """Vector entry point of ``MultiMaze-v0``: grouped (default) or sampled tasks, async by default."""
+    """Grouped (default) or sampled tasks over copies of ``env_cls``; ``"async"`` (default) or ``"sync"``.
+
+    Async sub-envs start with ``spawn``: a forked child would inherit the parent's OpenGL/EGL state
+    and hang on its first render.
+    """
     return MultiTaskVectorEnv(
-        MultiMazeEnv,
+        env_cls,
         num_envs,
         task_assignment=task_assignment,
         vectorization=vectorization,
         task_obs=task_obs,
+        context="spawn",
         **kwargs,
-    )
-
-
-def make_multi_nav_vec(
-    num_envs: int,
-    *,
-    task_assignment: str = "grouped",
-    vectorization: str = "async",
-    task_obs: bool = False,
-    **kwargs: Any,
-) -> VectorEnv:
-    """Vector entry point of ``MultiNav-v0``: grouped (default) or sampled tasks, async by default."""
-    return MultiTaskVectorEnv(
-        MultiNavEnv, num_envs, task_assignment=task_assignment, vectorization=vectorization, task_obs=task_obs, **kwargs
     )

@@ -34,7 +34,9 @@ import pyglet
 from gymnasium import spaces
 from miniworld.entity import Agent, Box, Entity
 from miniworld.math import intersect_circle_segs
+from miniworld.opengl import Texture
 from miniworld.params import DEFAULT_PARAMS
+from miniworld.utils import get_file_path
 from pyglet import gl
 
 from mtenvs.core import MultiTaskEnv
@@ -109,6 +111,40 @@ class OffscreenFrameBuffer:
         return self._pixels[::-1].copy()  # OpenGL's rows start at the bottom
 
 
+def preload_texture(name: str) -> None:
+    """Load MiniWorld texture ``name`` into MiniWorld's process-wide cache, fast.
+
+    MiniWorld's own loader converts each PNG to RGBA in pure Python through pyglet (about 3 s per
+    texture under llvmpipe machines' CPUs); here the decoded pixels are uploaded in their own format,
+    with the same mipmaps and filtering. Textures live in the GL share group of every env's context.
+    """
+    path = get_file_path("textures", f"{name}_1", "png")  # the variant MiniWorld picks without randomisation
+    if path in Texture.tex_cache:
+        return
+    try:
+        image = pyglet.image.load(path).get_image_data()
+    except FileNotFoundError as err:
+        raise ValueError(f"Unknown MiniWorld texture {name!r} (no file {path}).") from err
+    channels = len(image.format)
+    if image.format not in ("RGB", "RGBA"):
+        channels, image_format = 4, "RGBA"
+    else:
+        image_format = image.format
+    pixels = image.get_data(image_format, image.width * channels)
+    texture = pyglet.image.Texture.create(image.width, image.height)
+    gl.glBindTexture(gl.GL_TEXTURE_2D, texture.id)
+    gl.glPixelStorei(gl.GL_UNPACK_ALIGNMENT, 1)
+    gl_format = gl.GL_RGB if image_format == "RGB" else gl.GL_RGBA
+    gl.glTexImage2D(
+        gl.GL_TEXTURE_2D, 0, gl.GL_RGB, image.width, image.height, 0, gl_format, gl.GL_UNSIGNED_BYTE, pixels
+    )
+    gl.glGenerateMipmap(gl.GL_TEXTURE_2D)
+    gl.glTexParameteri(gl.GL_TEXTURE_2D, gl.GL_TEXTURE_MAG_FILTER, gl.GL_LINEAR)
+    gl.glTexParameteri(gl.GL_TEXTURE_2D, gl.GL_TEXTURE_MIN_FILTER, gl.GL_LINEAR_MIPMAP_LINEAR)
+    gl.glBindTexture(gl.GL_TEXTURE_2D, 0)
+    Texture.tex_cache[path] = Texture(texture, name)
+
+
 class Door:
     """A door in the opening of a maze edge: a wall segment that blocks movement while closed."""
 
@@ -181,6 +217,9 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         self, maze: GridMaze, *, wall_tex: str, floor_tex: str, ceil_tex: str = "ceiling_tiles"
     ) -> dict[Cell, Any]:
         """Add one MiniWorld room per maze cell, joined through the maze's open edges; returns cell -> room."""
+        self.shadow_window.switch_to()
+        for name in (wall_tex, floor_tex, ceil_tex):
+            preload_texture(name)
         rooms = {}
         for cell in maze.cells:
             min_x, max_x, min_z, max_z = maze.cell_bounds(cell)

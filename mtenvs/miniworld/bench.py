@@ -1,0 +1,73 @@
+"""``mtenvs bench MultiMaze-v0 | MultiNav-v0``: steps/s beside MiniWorld's own ``MiniWorld-Maze-v0``.
+
+Three contenders are timed in the same run, interleaved: MiniWorld's ``MiniWorld-Maze-v0`` (the
+reference, same 80x60 observation), one of our envs, and ``gym.make_vec(env_id, num_envs)`` with
+``vectorization="async"`` (one process per sub-env). The reference runs in the same process, so
+it shares our pyglet set-up (headless EGL, ``debug_gl`` off): the first ratio isolates what our env
+does differently (single-sample framebuffer read back directly, per-env display list).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved
+from mtenvs.miniworld import headless  # noqa: F401  (the reference env needs it too)
+
+REFERENCE_ID = "MiniWorld-Maze-v0"
+SINGLE_TARGET = 1.0
+ASYNC_TARGET = 1.5
+
+
+def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> BenchResult:
+    """Steps/s of MiniWorld-Maze-v0, one ``env_id`` env and an async vector env of ``num_envs`` (2)."""
+    num_envs = num_envs or 2
+    if num_envs < 2:
+        raise ValueError(f"num_envs must be >= 2 for the async comparison, got {num_envs}.")
+    reference = gym.make(REFERENCE_ID)
+    ours = gym.make(env_id)
+    vector = gym.make_vec(env_id, num_envs=num_envs, vectorization="async", task_assignment="sampled")
+    labels = (f"MiniWorld {REFERENCE_ID}", f"mtenvs {env_id} single", f"mtenvs {env_id} async x{num_envs}")
+    contenders = {
+        labels[0]: _single_stepper(reference),
+        labels[1]: _single_stepper(ours),
+        labels[2]: _vector_stepper(vector),
+    }
+    rates = interleaved(contenders, seconds)
+    for env in (reference, ours, vector):
+        env.close()
+    obs_shape = ours.observation_space.shape
+    result = BenchResult(env_id, {"obs": f"{obs_shape[1]}x{obs_shape[0]}", "num_envs": num_envs})
+    result.measurements += [Measurement(label, rates[label]) for label in labels]
+    result.ratios.append(Ratio(f"single / {REFERENCE_ID}", rates[labels[1]] / rates[labels[0]], SINGLE_TARGET))
+    result.ratios.append(Ratio(f"async x{num_envs} / single", rates[labels[2]] / rates[labels[1]], ASYNC_TARGET))
+    return result
+
+
+def _single_stepper(env: gym.Env):
+    """Random actions (drawn up front), resetting when an episode ends."""
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, env.action_space.n, size=4096)
+    position = [0]
+
+    def step() -> None:
+        _, _, terminated, truncated, _ = env.step(int(actions[position[0] % len(actions)]))
+        position[0] += 1
+        if terminated or truncated:
+            env.reset()
+
+    return step, 1
+
+
+def _vector_stepper(envs):
+    """Random actions for every sub-env (autoreset is the vector env's own)."""
+    envs.reset(seed=0)
+    actions = np.random.default_rng(0).integers(0, envs.single_action_space.n, size=(4096, envs.num_envs))
+    position = [0]
+
+    def step() -> None:
+        envs.step(actions[position[0] % len(actions)])
+        position[0] += 1
+
+    return step, envs.num_envs
