@@ -84,6 +84,7 @@ BENCH_MODULES = {
     "MultiAtari": "mtenvs.atari.bench",
     "MultiMaze": "mtenvs.miniworld.bench",
     "MultiNav": "mtenvs.miniworld.bench",
+    "MultiLaserTag": "mtenvs.miniworld.bench",
 }
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from mtenvs.core import ensure_json_kwargs
+from mtenvs.miniworld import make_miniworld_vec
 from mtenvs.miniworld.base import (
     ACTION_NAMES,
     TURN_STEP_DEGREES,
@@ -34,7 +35,6 @@ from mtenvs.miniworld.bots import (
     tag_target,
 )
 from mtenvs.miniworld.layout import Cell, GridMaze, edge, generate_maze
-from mtenvs.vector import MultiTaskVectorEnv
 from mtenvs.wrappers import TaskObservation
 
 LASER_TAG_ACTIONS: tuple[str, ...] = (*ACTION_NAMES, "tag")
@@ -298,6 +298,8 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
         """
         if not self.action_space.contains(action):
             raise ValueError(f"Action {action!r} is outside the action space Discrete({self.action_space.n}).")
+        if self.agent is None:
+            raise RuntimeError("Call reset() before simulate().")
         self.step_count += 1
         self._apply_action(int(action))
         return self._task_step(int(action))
@@ -381,23 +383,9 @@ def make_multi_laser_tag(task_obs: bool = False, **kwargs: Any) -> Any:
     return TaskObservation(env) if task_obs else env
 
 
-def make_multi_laser_tag_vec(
-    num_envs: int,
-    *,
-    task_assignment: str = "grouped",
-    vectorization: str = "async",
-    task_obs: bool = False,
-    **kwargs: Any,
-) -> VectorEnv:
-    """Vector entry point of ``MultiLaserTag-v0``: grouped (default) or sampled tasks, async by default."""
-    return MultiTaskVectorEnv(
-        MultiLaserTagEnv,
-        num_envs,
-        task_assignment=task_assignment,
-        vectorization=vectorization,
-        task_obs=task_obs,
-        **kwargs,
-    )
+def make_multi_laser_tag_vec(num_envs: int, **kwargs: Any) -> VectorEnv:
+    """Vector entry point of ``MultiLaserTag-v0`` (see :func:`mtenvs.miniworld.make_miniworld_vec`)."""
+    return make_miniworld_vec(MultiLaserTagEnv, num_envs, **kwargs)
 
 
 __all__ = [

@@ -119,6 +119,14 @@ def test_out_of_range_actions_raise():
             env.simulate(action)
 
 
+def test_stepping_before_reset_raises():
+    env = make(ARENA)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.simulate(0)
+
+
 def test_vector_env_groups_levels_and_task_obs():
     envs = gym.make_vec(ENV_ID, num_envs=2, vectorization="sync")
     _, infos = envs.reset(seed=0)
@@ -166,20 +174,23 @@ def test_bad_bots_raise_clear_errors():
 
 
 def test_levels_fixed_maps_stay_and_procedural_maps_change_with_the_seed():
+    env = gym.make(ENV_ID).unwrapped
+
+    def episode(task: int, seed: int) -> tuple[set, list[float], int]:
+        env.reset(seed=seed, options={"task": task})
+        return set(env.maze.open_edges), [bot.skill for bot in env.bots], env.maze.rows
+
+    rows = {}
     for task, level in enumerate(LEVELS):
-        first = make_and_reset(task, seed=0)
-        same = make_and_reset(task, seed=0)
-        other = make_and_reset(task, seed=1)
-        assert first.maze.open_edges == same.maze.open_edges
-        assert (first.maze.open_edges != other.maze.open_edges) == level.procedural_map, level.name
-        count = level.num_bots
-        assert len(first.bots) == count
+        (edges, skills, rows[level.name]), same, other = episode(task, 0), episode(task, 0), episode(task, 1)
+        assert (edges, skills) == same[:2]
+        assert (edges != other[0]) == level.procedural_map, level.name
+        assert len(skills) == level.num_bots
         if level.skills is not None:
-            assert [bot.skill for bot in first.bots] == list(level.skills)
+            assert skills == other[1] == list(level.skills)
         else:
-            assert [bot.skill for bot in first.bots] != [bot.skill for bot in other.bots]
-    sizes = {level.name: make_and_reset(task, seed=0).maze.rows for task, level in enumerate(LEVELS)}
-    assert sizes["maze_small_1bot"] == sizes["maze_small_3bots"] < sizes["maze_large_1bot"] == sizes["maze_large_3bots"]
+            assert skills != other[1]
+    assert rows["maze_small_1bot"] == rows["maze_small_3bots"] < rows["maze_large_1bot"] == rows["maze_large_3bots"]
 
 
 def test_num_bots_and_bot_skill_override_every_level():
