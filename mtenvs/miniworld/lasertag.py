@@ -167,12 +167,13 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
     ``Box(0, 255, (60, 80, 3), uint8)``: the agent's first-person RGB view.
 
     ## Rewards
-    +1 for each bot tagged (the bot respawns at least 2 maze steps away); ``-tag_penalty`` (default
-    1) each time a bot tags the agent (the agent respawns away from the bots).
+    +1 for each bot tagged; ``-tag_penalty`` (default 1) each time a bot tags the agent. Whoever is
+    tagged respawns at once, at least 2 maze steps from its opponents and, where the map allows, in
+    a cell whose centre they cannot see.
 
     ## Starting State
-    A random free spot for the agent, facing a multiple of 30°; bots at random spots at least 2
-    maze steps away when the map allows.
+    A random free spot for the agent, facing a multiple of 30°; bots at random spots placed as
+    respawns are (away from the agent and out of its sight where the map allows).
 
     ## Episode End
     Fixed length: truncated after ``max_episode_steps`` steps (900 = 60 s at 15 actions per
@@ -237,7 +238,7 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
     def _gen_world(self) -> None:
         level = self.level
         self.maze: GridMaze = level.make_map(self.np_random)
-        self.add_grid_maze(self.maze, wall_tex=level.wall_tex, floor_tex=level.floor_tex)
+        self.cell_rooms = self.add_grid_maze(self.maze, wall_tex=level.wall_tex, floor_tex=level.floor_tex)
         self._ensure_static_data()
         self.walls = WallMap(self.wall_segs)
         self.agent.blocks_movement = True  # bots walk around the agent, not through it
@@ -246,9 +247,9 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
         self.times_tagged = 0
         self.tag_cooldown = 0
         self._events = {"tag_fired": False, "tag_hit": False, "was_tagged": False}
-        self._spawn(self.agent, self.maze.cells)
+        self._spawn(self.agent, [])
         for bot in self.bots:
-            self._spawn(bot, self._cells_away_from([self.agent]))
+            self._spawn(bot, [self.agent])
 
     def _draw_bots(self, level: LaserTagLevel) -> list[tuple[str, float]]:
         count = self.num_bots_override or level.num_bots
@@ -265,29 +266,49 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
             bots.append((color, skill))
         return bots
 
-    def _cells_away_from(self, opponents: list[Any]) -> list[Cell]:
-        """Cells at least :data:`RESPAWN_MIN_CELLS` maze steps from every opponent (all cells if none are)."""
+    def _spawn_cells(self, opponents: list[Any]) -> list[list[Cell]]:
+        """Where someone facing ``opponents`` may (re)spawn, best first: cells out of their sight and at
+        least :data:`RESPAWN_MIN_CELLS` maze steps away, then cells that are only far, then any cell."""
         near: set[Cell] = set()
         for opponent in opponents:
             distances = self.maze.distances(self.maze.nearest_cell(opponent.pos))
             near |= {cell for cell, d in distances.items() if d < RESPAWN_MIN_CELLS}
         far = [cell for cell in self.maze.cells if cell not in near]
-        return far or self.maze.cells
+        hidden = [
+            cell
+            for cell in far
+            if not any(self.walls.clear(opponent.pos, self.maze.cell_center(cell)) for opponent in opponents)
+        ]
+        return [cells for cells in (hidden, far, self.maze.cells) if cells]
 
-    def _spawn(self, ent: Any, cells: list[Cell]) -> None:
-        """Put ``ent`` at a free spot in one of ``cells`` (tried in random order)."""
+    def _spawn(self, ent: Any, opponents: list[Any]) -> None:
+        """Put ``ent`` at a free spot of a cell from :meth:`_spawn_cells` (each tier in random order)."""
         if ent is self.agent:
             self.heading = int(self.np_random.integers(360 // TURN_STEP_DEGREES))
-        for index in self.np_random.permutation(len(cells)):
-            try:
-                direction = self._heading_radians() if ent is self.agent else None
-                self.place_in_cell(ent, self.maze, cells[int(index)], dir=direction, max_tries=PLACEMENT_TRIES_PER_CELL)
-            except PlacementError:
-                continue
-            if isinstance(ent, Bot):
-                ent.reset_mind()
-            return
-        raise PlacementError(f"No free spot for a {type(ent).__name__} in any of {len(cells)} cells.")
+        direction = self._heading_radians() if ent is self.agent else None
+        for cells in self._spawn_cells(opponents):
+            for index in self.np_random.permutation(len(cells)):
+                cell = cells[int(index)]
+                min_x, max_x, min_z, max_z = self.maze.cell_bounds(cell)
+                margin = ent.radius
+                try:
+                    # The cell's own room: placing with bounds alone would test the spot against a random room.
+                    self.place_entity(
+                        ent,
+                        room=self.cell_rooms[cell],
+                        min_x=min_x + margin,
+                        max_x=max_x - margin,
+                        min_z=min_z + margin,
+                        max_z=max_z - margin,
+                        dir=direction,
+                        max_tries=PLACEMENT_TRIES_PER_CELL,
+                    )
+                except PlacementError:
+                    continue
+                if isinstance(ent, Bot):
+                    ent.reset_mind()
+                return
+        raise PlacementError(f"No free spot for a {type(ent).__name__} anywhere on the map.")
 
     # ------------------------------------------------------------------ game logic
 
@@ -328,13 +349,13 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
         if self._events["tag_hit"]:
             reward += TAG_REWARD
             self.tags += 1
-            self._spawn(self._shot_bot, self._cells_away_from([self.agent]))
+            self._spawn(self._shot_bot, [self.agent])
         for bot in self.bots:
             if step_bot(bot, self.agent, self.maze, self.walls, self.np_random, self._blocked):
                 reward -= self.tag_penalty
                 self.times_tagged += 1
                 self._events["was_tagged"] = True
-                self._spawn(self.agent, self._cells_away_from(self.bots))
+                self._spawn(self.agent, self.bots)
                 for other in self.bots:
                     other.seen_steps = 0
                     other.last_seen = None

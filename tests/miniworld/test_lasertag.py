@@ -236,7 +236,9 @@ def test_a_ray_through_a_wall_never_tags_and_a_clear_ray_does():
     put(env, bot, (4, 4))
     env.simulate(TAG_ACTION)
     assert env._events["tag_hit"] and env.tags == 1
-    assert env.maze.nearest_cell(bot.pos) not in {(4, 3), (4, 4)}, "a tagged bot respawns away from the agent"
+    respawn_cell = env.maze.nearest_cell(bot.pos)
+    assert env.maze.distances((4, 0))[respawn_cell] >= 2, "a tagged bot respawns away from the agent"
+    assert not env.walls.clear(env.agent.pos, env.maze.cell_center(respawn_cell)), "and out of its sight"
 
 
 def test_tag_cooldown_and_rewards():
