@@ -34,6 +34,12 @@ def make(task: int | str, **kwargs) -> MultiLaserTagEnv:
     return gym.make(ENV_ID, task_schedule="fixed", task=task, **kwargs).unwrapped
 
 
+def make_and_reset(task: int, seed: int, **kwargs) -> MultiLaserTagEnv:
+    env = make(task, **kwargs)
+    env.reset(seed=seed)
+    return env
+
+
 def put(env: MultiLaserTagEnv, ent, cell: tuple[int, int], heading_steps: int | None = None) -> None:
     """Move an entity to the centre of a maze cell (the agent also gets a heading, in 30° steps)."""
     ent.pos = env.maze.cell_center(cell)
@@ -94,12 +100,6 @@ def test_seeded_rollout_is_deterministic_with_moving_bots():
     assert not all(np.array_equal(trace[0][0], step[0]) for step in trace[1:])
     different = rollout(make(ARENA), seed=4, steps=5)
     assert not np.array_equal(trace[1][0], different[1][0])
-
-
-def make_and_reset(task: int, seed: int, **kwargs) -> MultiLaserTagEnv:
-    env = make(task, **kwargs)
-    env.reset(seed=seed)
-    return env
 
 
 def test_pickled_env_replays_the_same_rollout():
