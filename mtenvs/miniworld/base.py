@@ -173,6 +173,8 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
       respawn the agent, toggle doors.
     * optionally ``_task_info() -> dict`` (extra info entries) and ``_terminated() -> bool``
       (default: episodes only end by truncation at ``max_episode_steps``).
+    * for the scripted oracle (:mod:`mtenvs.miniworld.oracle`): a ``maze`` attribute,
+      ``oracle_targets() -> list of positions`` and optionally ``oracle_avoid() -> set of edges``.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -216,7 +218,10 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
     def add_grid_maze(
         self, maze: GridMaze, *, wall_tex: str, floor_tex: str, ceil_tex: str = "ceiling_tiles"
     ) -> dict[Cell, Any]:
-        """Add one MiniWorld room per maze cell, joined through the maze's open edges; returns cell -> room."""
+        """Add one MiniWorld room per maze cell, joined through the maze's open edges.
+
+        Returns (and keeps as ``cell_rooms``) the mapping cell -> room.
+        """
         self.shadow_window.switch_to()
         for name in (wall_tex, floor_tex, ceil_tex):
             preload_texture(name)
@@ -232,6 +237,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
                 floor_tex=floor_tex,
                 ceil_tex=ceil_tex,
             )
+        self.cell_rooms = rooms
         half = maze.opening_width / 2
         for a, b in sorted(maze.open_edges):
             center = maze.opening_center((a, b))
@@ -249,6 +255,10 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         door = Door(maze, e, color)
         self.doors.append(door)
         return door
+
+    def oracle_avoid(self) -> set[Edge]:
+        """Maze edges the scripted oracle should not cross now (none by default)."""
+        return set()
 
     def closed_edges(self) -> set[Edge]:
         """The maze edges whose doors are closed now."""
@@ -292,7 +302,10 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
                     pos = candidate
                     break
             else:
-                where = "the world" if room is None else f"room x[{room.min_x:g}, {room.max_x:g}]"
+                if min_x is not None:
+                    where = f"x [{min_x:g}, {max_x:g}], z [{min_z:g}, {max_z:g}]"
+                else:
+                    where = "the world" if room is None else f"room x[{room.min_x:g}, {room.max_x:g}]"
                 raise PlacementError(
                     f"No free spot for a {type(ent).__name__} (radius {ent.radius:.2f} m) in {where} after "
                     f"{max_tries} tries; the space is too crowded. Use fewer objects or a larger maze."
@@ -312,7 +325,13 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         if max_x - min_x <= 2 * margin:
             raise PlacementError(f"A {type(ent).__name__} of radius {ent.radius:.2f} m does not fit in a cell.")
         return self.place_entity(
-            ent, min_x=min_x + margin, max_x=max_x - margin, min_z=min_z + margin, max_z=max_z - margin, **kwargs
+            ent,
+            room=self.cell_rooms[cell],
+            min_x=min_x + margin,
+            max_x=max_x - margin,
+            min_z=min_z + margin,
+            max_z=max_z - margin,
+            **kwargs,
         )
 
     def place_agent(self, room: Any = None, pos: np.ndarray | None = None, **kwargs: Any) -> Entity:
@@ -321,15 +340,32 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         kwargs.pop("dir", None)
         return self.place_entity(self.agent, room=room, pos=pos, dir=self._heading_radians(), **kwargs)
 
-    def place_agent_in_cell(self, maze: GridMaze, cell: Cell) -> None:
-        """Put the agent at a random free spot of ``cell`` with a random heading.
+    def place_in_cells(self, ent: Entity, maze: GridMaze, cells: list[Cell], **kwargs: Any) -> Entity:
+        """Place ``ent`` in one of ``cells``: they are tried in random order, 100 draws each.
+
+        Raises :class:`PlacementError` when none of them has room.
+        """
+        for index in self.np_random.permutation(len(cells)):
+            try:
+                return self.place_in_cell(ent, maze, cells[int(index)], max_tries=100, **kwargs)
+            except PlacementError:
+                continue
+        raise PlacementError(
+            f"No room for a {type(ent).__name__} (radius {ent.radius:.2f} m) in any of the cells {sorted(cells)}; "
+            "the maze is too crowded. Use fewer objects or a larger maze."
+        )
+
+    def place_agent_in_cell(self, maze: GridMaze, cells: Cell | list[Cell]) -> None:
+        """Put the agent at a random free spot of a cell (one of ``cells``, see :meth:`place_in_cells`).
 
         Works at the episode start and for respawns within an episode (what it carries comes along).
+        The heading is a random multiple of the turn step.
         """
         if self.agent in self.entities:
             self.entities.remove(self.agent)
         self.heading = int(self.np_random.integers(360 // TURN_STEP_DEGREES))
-        self.place_in_cell(self.agent, maze, cell, dir=self._heading_radians())
+        candidates = [cells] if isinstance(cells, tuple) else list(cells)
+        self.place_in_cells(self.agent, maze, candidates, dir=self._heading_radians())
 
     # ------------------------------------------------------------------ collision
 
@@ -371,6 +407,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
         self.agent = Agent()
         self.agent.randomize(self.params, None)
         self.entities, self.rooms, self.wall_segs, self.doors = [], [], [], []
+        self.cell_rooms: dict[Cell, Any] = {}
         self._gen_world()
         if self.agent not in self.entities:
             raise RuntimeError(f"{type(self).__name__}._gen_world() must place the agent.")

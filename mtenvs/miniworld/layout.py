@@ -147,6 +147,20 @@ class GridMaze:
         """True when every cell reaches every other through open, not closed edges."""
         return len(self.distances((0, 0), closed)) == self.rows * self.cols
 
+    def edges_of(self, cell: Cell) -> set[Edge]:
+        """The open edges into ``cell`` (close them all to route around it)."""
+        return {edge(cell, n) for n in self.passages(cell)}
+
+    def bypassable_cells(self) -> list[Cell]:
+        """Cells no route between two other cells has to pass through (not cut vertices)."""
+        cells = []
+        for cell in self.cells:
+            others = [c for c in self.cells if c != cell]
+            reached = self.distances(others[0], self.edges_of(cell))
+            if all(c in reached for c in others):
+                cells.append(cell)
+        return cells
+
 
 def generate_maze(
     rows: int,

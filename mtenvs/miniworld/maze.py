@@ -81,8 +81,9 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
     +1 for touching a reward object (green box; it disappears), +10 for touching the goal (red box).
 
     ## Starting State
-    Each episode places the goal in a random cell, ``num_rewards`` reward objects in random spots and
-    the agent in a random cell at least 2 maze steps from the goal, facing a multiple of 30°.
+    Each episode places the goal in a random cell that no route between two other cells has to
+    cross, ``num_rewards`` reward objects at random spots of the other cells, and the agent in a
+    random cell at least 2 maze steps from the goal, facing a multiple of 30°.
     Reaching the goal respawns the agent the same way (same episode, same goal, same maze).
 
     ## Episode End
@@ -136,6 +137,7 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
             )
             for task_id in range(NUM_MAZE_TASKS)
         ]
+        self._goal_cells = [layout.bypassable_cells() for layout in self.layouts]
         self._init_miniworld(max_episode_steps=max_episode_steps, render_mode=render_mode)
 
     @property
@@ -147,19 +149,20 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
         wall_tex, floor_tex = MAZE_THEMES[self.task_id]
         self.add_grid_maze(self.maze, wall_tex=wall_tex, floor_tex=floor_tex)
         cells = self.maze.cells
-        self.goal_cell = cells[int(self.np_random.integers(len(cells)))]
+        # The goal never blocks a corridor: no reward lies where only a route through the goal leads.
+        goal_cells = self._goal_cells[self.task_id]
+        self.goal_cell = goal_cells[int(self.np_random.integers(len(goal_cells)))]
         self.goal = self.place_in_cell(goal_object(), self.maze, self.goal_cell)
+        self._spawn_agent()
         self.reward_objects: list[Entity] = []
+        reward_cells = [cell for cell in cells if cell != self.goal_cell]
         for _ in range(self.num_rewards):
-            cell = cells[int(self.np_random.integers(len(cells)))]
-            self.reward_objects.append(self.place_in_cell(reward_object(), self.maze, cell))
+            self.reward_objects.append(self.place_in_cells(reward_object(), self.maze, reward_cells))
         self.goals_reached = 0
         self._goal_reached = False
-        self._spawn_agent()
 
     def _spawn_agent(self) -> None:
-        candidates = far_cells(self.maze, self.goal_cell)
-        self.place_agent_in_cell(self.maze, candidates[int(self.np_random.integers(len(candidates)))])
+        self.place_agent_in_cell(self.maze, far_cells(self.maze, self.goal_cell))
 
     def _task_step(self, action: int) -> float:
         reward = 0.0
@@ -184,3 +187,7 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
     def oracle_targets(self) -> list[np.ndarray]:
         """Where the scripted oracle should head: the reward objects, then the goal."""
         return [ent.pos for ent in self.reward_objects or [self.goal]]
+
+    def oracle_avoid(self) -> set:
+        """Maze edges the oracle should not cross: into the goal's cell while rewards are left."""
+        return self.maze.edges_of(self.goal_cell) if self.reward_objects else set()

@@ -158,13 +158,12 @@ class MultiNavEnv(MultiTaskMiniWorldEnv):
         return self.maze.cells[int(self.np_random.integers(len(self.maze.cells)))]
 
     def _spawn_away_from_goal(self) -> None:
-        candidates = far_cells(self.maze, self.goal_cell, self.closed_edges())
-        self.place_agent_in_cell(self.maze, candidates[int(self.np_random.integers(len(candidates)))])
+        self.place_agent_in_cell(self.maze, far_cells(self.maze, self.goal_cell, self.closed_edges()))
 
     def _refill(self) -> None:
         make = reward_object if self.task_name == "collect" else carry_object
         for _ in range(self.num_objects):
-            self.objects.append(self.place_in_cell(make(), self.maze, self._random_cell()))
+            self.objects.append(self.place_in_cells(make(), self.maze, self.maze.cells))
 
     def _shuffle_doors(self) -> None:
         """Close each door with probability ``door_close_prob`` unless that cuts a room off or hits the agent."""

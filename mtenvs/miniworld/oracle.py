@@ -1,7 +1,7 @@
 """A scripted oracle for the MiniWorld families: shortest-path navigation on the env's internal map.
 
-The oracle reads the env's state (``maze``, ``closed_edges()``, the agent's position and heading
-and ``oracle_targets()``), so it needs no rendering. It turns the agent to face along an axis
+The oracle reads the env's state (``maze``, ``closed_edges()``, the agent's position and heading,
+``oracle_targets()`` and ``oracle_avoid()``), so it needs no rendering. It turns the agent to face along an axis
 once, then only moves and strafes along the maze axes: it heads for the nearest target (fewest
 maze steps), crossing each opening lined up with its middle, and steps into each cell fully before
 moving sideways, so walls never stop it. Tests run it on every task to prove each generated level
@@ -25,7 +25,7 @@ def oracle_action(env: MultiTaskMiniWorldEnv) -> int:
     if (env.heading * TURN_STEP_DEGREES) % 90:
         return TURN_LEFT  # face along a world axis first, so moves and strafes are axis-aligned
     maze: GridMaze = env.maze
-    closed = env.closed_edges()
+    closed = env.closed_edges() | env.oracle_avoid()
     pos = env.agent.pos
     radius = env.agent.radius
     here = maze.nearest_cell(pos)

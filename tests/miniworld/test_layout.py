@@ -59,3 +59,12 @@ def test_bad_maze_options():
         generate_maze(3, 3, np.random.default_rng(0), cell_size=2.0, opening_width=2.5)
     with pytest.raises(ValueError, match="loop_fraction"):
         generate_maze(3, 3, np.random.default_rng(0), cell_size=2.0, loop_fraction=1.5)
+
+
+def test_bypassable_cells_are_not_cut_vertices():
+    maze = generate_maze(2, 3, np.random.default_rng(0), cell_size=2.0)
+    maze.open_edges = {edge((0, 0), (0, 1)), edge((0, 1), (0, 2)), edge((0, 0), (1, 0))}
+    maze.open_edges |= {edge((1, 0), (1, 1)), edge((1, 1), (1, 2))}  # an S-shaped corridor, no loops
+    assert maze.bypassable_cells() == [(0, 2), (1, 2)]  # only the two dead ends
+    maze.open_edges.add(edge((0, 1), (1, 1)))
+    assert set(maze.bypassable_cells()) == {(0, 0), (1, 0), (0, 2), (1, 2)}
