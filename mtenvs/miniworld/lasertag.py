@@ -42,7 +42,6 @@ TAG_ACTION = LASER_TAG_ACTIONS.index("tag")
 MAX_BOTS = 4
 TAG_REWARD = 1.0
 RESPAWN_MIN_CELLS = 2  # a respawned agent or bot starts at least this many maze steps from its opponents
-PLACEMENT_TRIES_PER_CELL = 50
 PROCEDURAL_SKILL_RANGE = (0.1, 0.9)
 
 
@@ -238,7 +237,7 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
     def _gen_world(self) -> None:
         level = self.level
         self.maze: GridMaze = level.make_map(self.np_random)
-        self.cell_rooms = self.add_grid_maze(self.maze, wall_tex=level.wall_tex, floor_tex=level.floor_tex)
+        self.add_grid_maze(self.maze, wall_tex=level.wall_tex, floor_tex=level.floor_tex)
         self._ensure_static_data()
         self.walls = WallMap(self.wall_segs)
         self.agent.blocks_movement = True  # bots walk around the agent, not through it
@@ -282,32 +281,18 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
         return [cells for cells in (hidden, far, self.maze.cells) if cells]
 
     def _spawn(self, ent: Any, opponents: list[Any]) -> None:
-        """Put ``ent`` at a free spot of a cell from :meth:`_spawn_cells` (each tier in random order)."""
+        """Put ``ent`` at a free spot of a cell from the best tier of :meth:`_spawn_cells` that has room."""
         if ent is self.agent:
             self.heading = int(self.np_random.integers(360 // TURN_STEP_DEGREES))
         direction = self._heading_radians() if ent is self.agent else None
         for cells in self._spawn_cells(opponents):
-            for index in self.np_random.permutation(len(cells)):
-                cell = cells[int(index)]
-                min_x, max_x, min_z, max_z = self.maze.cell_bounds(cell)
-                margin = ent.radius
-                try:
-                    # The cell's own room: placing with bounds alone would test the spot against a random room.
-                    self.place_entity(
-                        ent,
-                        room=self.cell_rooms[cell],
-                        min_x=min_x + margin,
-                        max_x=max_x - margin,
-                        min_z=min_z + margin,
-                        max_z=max_z - margin,
-                        dir=direction,
-                        max_tries=PLACEMENT_TRIES_PER_CELL,
-                    )
-                except PlacementError:
-                    continue
-                if isinstance(ent, Bot):
-                    ent.reset_mind()
-                return
+            try:
+                self.place_in_cells(ent, self.maze, cells, dir=direction)
+            except PlacementError:
+                continue
+            if isinstance(ent, Bot):
+                ent.reset_mind()
+            return
         raise PlacementError(f"No free spot for a {type(ent).__name__} anywhere on the map.")
 
     # ------------------------------------------------------------------ game logic
