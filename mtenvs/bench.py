@@ -88,6 +88,7 @@ BENCH_MODULES = {
     "TwoRooms": "mtenvs.tworooms.bench",
     "MultiMaze": "mtenvs.miniworld.bench",
     "MultiNav": "mtenvs.miniworld.bench",
+    "MultiLaserTag": "mtenvs.miniworld.bench",
 }
 
 

@@ -38,6 +38,8 @@ def register_all() -> None:
     _register("TwoRooms-v0", "mtenvs.tworooms:make_two_rooms", "mtenvs.tworooms:make_two_rooms_vec")
     _register("MultiMaze-v0", "mtenvs.miniworld:make_multi_maze", "mtenvs.miniworld:make_multi_maze_vec")
     _register("MultiNav-v0", "mtenvs.miniworld:make_multi_nav", "mtenvs.miniworld:make_multi_nav_vec")
+    laser_tag = ("mtenvs.miniworld.lasertag:make_multi_laser_tag", "mtenvs.miniworld.lasertag:make_multi_laser_tag_vec")
+    _register("MultiLaserTag-v0", *laser_tag)
 
 
 def mtenvs_ids() -> list[str]:
