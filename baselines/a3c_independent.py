@@ -53,6 +53,8 @@ class Args:
     """if toggled, `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = True
     """if toggled, train on CUDA when it is available (the script says when it is not)"""
+    torch_threads: int = 1
+    """CPU threads for torch (1 is fastest for small networks on a shared CPU; 0 keeps torch's default)"""
     track: bool = False
     """if toggled, track the run with Weights and Biases (offline when WANDB_API_KEY is unset)"""
     wandb_project_name: str = "mtenvs"
@@ -70,9 +72,9 @@ class Args:
     """the id of a multi-task mtenvs environment"""
     env_kwargs: str = "{}"
     """JSON dict of extra keyword arguments for gym.make_vec (e.g. '{"num_tasks": 2}')"""
-    total_timesteps: int = 400_000
+    total_timesteps: int = 300_000
     """total env steps over all envs"""
-    num_envs: int = 32
+    num_envs: int = 64
     """number of parallel envs, split into equal groups per task (must be a multiple of the task count)"""
     num_steps: int = 10
     """n of the n-step returns: steps per env per update"""
@@ -96,7 +98,7 @@ class Args:
     """if toggled, sign-clip rewards (the Atari convention); the env never clips"""
     eval_interval: int = 50_000
     """evaluate pi0 and the task policies every this many env steps (0 disables)"""
-    eval_episodes: int = 4
+    eval_episodes: int = 8
     """evaluation episodes per task"""
 
 
@@ -107,7 +109,7 @@ def check_args(args: Args) -> dict:
     for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
         if getattr(args, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(args, name)}.")
-    for name in ("checkpoint_interval", "eval_interval"):
+    for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
         if getattr(args, name) < 0:
             raise ValueError(f"{name} must be >= 0 (0 disables), got {getattr(args, name)}.")
     if not 0.0 < args.gamma <= 1.0:
@@ -122,6 +124,11 @@ def check_args(args: Args) -> dict:
 
 def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> gym.vector.VectorEnv:
     """Grouped multi-task vector env; clear errors for envs outside the multi-task contract."""
+    if not str(gym.spec(env_id).entry_point).startswith("mtenvs."):
+        raise ValueError(
+            f"{env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
+            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
+        )
     envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
     base = envs.unwrapped
     if not hasattr(base, "task_names") or getattr(base, "env_task_ids", None) is None:
@@ -221,6 +228,12 @@ class Column(nn.Module):
         return self.policy(x), value, state
 
 
+def task_groups(num_envs: int, num_tasks: int) -> list[slice]:
+    """Env slice of every task: grouped assignment gives each task an equal, contiguous group."""
+    size = num_envs // num_tasks
+    return [slice(t * size, (t + 1) * size) for t in range(num_tasks)]
+
+
 def slice_state(state, members: slice):
     return None if state is None else (state[0][members], state[1][members])
 
@@ -236,9 +249,8 @@ def detach_state(state):
 class Agent(nn.Module):
     """One separate column (policy f_i and value V_i) per task; env group i is fed to column i."""
 
-    def __init__(self, obs_shape, image, num_actions, num_tasks, hidden, groups: list[slice]):
+    def __init__(self, obs_shape, image, num_actions, num_tasks, hidden):
         super().__init__()
-        self.groups = groups
         self.tasks = nn.ModuleList(
             Column(obs_shape, image, num_actions, hidden, with_value=True) for _ in range(num_tasks)
         )
@@ -250,7 +262,7 @@ class Agent(nn.Module):
         """Task logits, task values and the new recurrent state of every env."""
         outputs = [
             column(obs[members], slice_state(state, members), episode_start[members])
-            for column, members in zip(self.tasks, self.groups, strict=True)
+            for column, members in zip(self.tasks, task_groups(obs.shape[0], len(self.tasks)), strict=True)
         ]
         logits = torch.cat([out[0] for out in outputs])
         values = torch.cat([out[1] for out in outputs])
@@ -299,6 +311,8 @@ def main(args: Args) -> None:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     if args.cuda and not torch.cuda.is_available():
         print("--cuda: CUDA is not available on this machine; training on the CPU.")
     device = torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
@@ -307,10 +321,8 @@ def main(args: Args) -> None:
     eval_envs = None
     task_names = envs.unwrapped.task_names
     num_tasks = len(task_names)
-    group = args.num_envs // num_tasks
-    groups = [slice(t * group, (t + 1) * group) for t in range(num_tasks)]
     layout = observation_layout(envs.single_observation_space)
-    agent = Agent(layout[0], layout[1], envs.single_action_space.n, num_tasks, args.hidden_size, groups)
+    agent = Agent(layout[0], layout[1], envs.single_action_space.n, num_tasks, args.hidden_size)
     agent = agent.to(device)
     optimizer = torch.optim.RMSprop(
         agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.rmsprop_eps

@@ -54,6 +54,8 @@ class Args:
     """if toggled, `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = True
     """if toggled, train on CUDA when it is available (the script says when it is not)"""
+    torch_threads: int = 1
+    """CPU threads for torch (1 is fastest for small networks on a shared CPU; 0 keeps torch's default)"""
     track: bool = False
     """if toggled, track the run with Weights and Biases (offline when WANDB_API_KEY is unset)"""
     wandb_project_name: str = "mtenvs"
@@ -71,9 +73,9 @@ class Args:
     """the id of a multi-task mtenvs environment"""
     env_kwargs: str = "{}"
     """JSON dict of extra keyword arguments for gym.make_vec (e.g. '{"num_tasks": 2}')"""
-    total_timesteps: int = 400_000
+    total_timesteps: int = 300_000
     """total env steps over all envs"""
-    num_envs: int = 32
+    num_envs: int = 64
     """number of parallel envs, split into equal groups per task (must be a multiple of the task count)"""
     num_steps: int = 10
     """n of the n-step returns: steps per env per update"""
@@ -97,7 +99,7 @@ class Args:
     """if toggled, sign-clip rewards (the Atari convention); the env never clips"""
     eval_interval: int = 50_000
     """evaluate pi0 and the task policies every this many env steps (0 disables)"""
-    eval_episodes: int = 4
+    eval_episodes: int = 8
     """evaluation episodes per task"""
 
 
@@ -108,7 +110,7 @@ def check_args(args: Args) -> dict:
     for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
         if getattr(args, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(args, name)}.")
-    for name in ("checkpoint_interval", "eval_interval"):
+    for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
         if getattr(args, name) < 0:
             raise ValueError(f"{name} must be >= 0 (0 disables), got {getattr(args, name)}.")
     if not 0.0 < args.gamma <= 1.0:
@@ -123,6 +125,11 @@ def check_args(args: Args) -> dict:
 
 def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> gym.vector.VectorEnv:
     """Grouped multi-task vector env; clear errors for envs outside the multi-task contract."""
+    if not str(gym.spec(env_id).entry_point).startswith("mtenvs."):
+        raise ValueError(
+            f"{env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
+            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
+        )
     envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
     base = envs.unwrapped
     if not hasattr(base, "task_names") or getattr(base, "env_task_ids", None) is None:
@@ -283,6 +290,8 @@ def main(args: Args) -> None:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     if args.cuda and not torch.cuda.is_available():
         print("--cuda: CUDA is not available on this machine; training on the CPU.")
     device = torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
