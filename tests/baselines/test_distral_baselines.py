@@ -68,13 +68,13 @@ def random_return() -> float:
 def test_learns_on_two_rooms(script, tmp_path, monkeypatch, random_return):
     module = load(script)
     monkeypatch.chdir(tmp_path)
-    steps = 16_000
+    steps = 24_000
     args = module.Args(
         env_kwargs=TWO_TASKS,
         num_envs=32,
         total_timesteps=steps,
         eval_interval=steps,
-        eval_episodes=16,
+        eval_episodes=32,
         checkpoint_interval=0,
         cuda=False,
     )
