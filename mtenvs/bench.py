@@ -71,7 +71,10 @@ def steps_per_second(step: Callable[[], None], steps_per_call: int, seconds: flo
 def interleaved(
     contenders: dict[str, tuple[Callable[[], None], int]], seconds: float, rounds: int = 5
 ) -> dict[str, float]:
-    """Median steps/s of each contender, timed in alternating rounds so load drifts hit all alike."""
+    """Median steps/s of each contender, timed in alternating rounds so load drifts hit all alike.
+
+    ``seconds`` is each contender's total timing budget, split evenly over the rounds.
+    """
     samples: dict[str, list[float]] = {label: [] for label in contenders}
     for _ in range(rounds):
         for label, (step, steps_per_call) in contenders.items():

@@ -37,7 +37,7 @@ def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> Be
     references = {game: AtariVectorEnv(rom_id(game), num_envs, **ale_kwargs) for game in games}
     contenders = {"mtenvs MultiAtariVectorEnv": _stepper(ours, actions)}
     contenders.update({f"ale-py AtariVectorEnv {game}": _stepper(env, actions) for game, env in references.items()})
-    rates = interleaved(contenders, seconds * len(contenders))
+    rates = interleaved(contenders, seconds)
     ours.close()
     for env in references.values():
         env.close()

@@ -7,6 +7,7 @@ before any result is collected, so the groups' emulator threads run concurrently
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -53,8 +54,12 @@ class MultiAtariVectorEnv(VectorEnv):
     Sub-env ``i`` plays game ``i * num_games // num_envs`` for the whole run. Observations,
     rewards and flags are concatenated in sub-env order; ``infos`` carries ``task_id``,
     ``action_mask``, ``lives`` and ``episode_frame_number`` arrays. Same arguments and
-    preprocessing as :class:`mtenvs.atari.env.MultiAtariEnv`; ``num_threads`` is passed to each
-    game's AtariVectorEnv (0 = one per core).
+    preprocessing as :class:`mtenvs.atari.env.MultiAtariEnv`.
+
+    ``num_threads`` is each game's emulator thread count. The default (None) shares the available
+    cores among the groups in proportion to their size, at least one thread each: ale-py's default
+    of one thread per core *per group* oversubscribes the CPU (measured: 0.88x instead of 0.95x of
+    ale-py's single-game throughput with 8 games on 2 cores).
     """
 
     def __init__(
@@ -71,7 +76,7 @@ class MultiAtariVectorEnv(VectorEnv):
         repeat_action_probability: float | None = None,
         max_episode_frames: int | None = None,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
-        num_threads: int = 0,
+        num_threads: int | None = None,
     ):
         check_atari_options(frame_skip, screen_size, stack_size, noop_max, masked_action)
         settings = emulator_settings(preset, repeat_action_probability, max_episode_frames)
@@ -84,7 +89,15 @@ class MultiAtariVectorEnv(VectorEnv):
         self.action_masks = np.stack([minimal_action_mask(name) for name in self.task_names])
         self._env_masks = self.action_masks[self.env_task_ids]
         self.autoreset_mode = AutoresetMode(autoreset_mode)
+        if self.autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+            raise ValueError(
+                f"autoreset_mode {self.autoreset_mode.value!r} is not supported by ale-py's vector env; "
+                "valid: NextStep, SameStep (reset finished sub-envs yourself with reset(options={'reset_mask': ...}))."
+            )
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ValueError(f"num_threads must be a positive int or None (automatic), got {num_threads!r}.")
         ale_kwargs = ale_vector_kwargs(settings, frame_skip, screen_size, stack_size, noop_max)
+        cores = len(os.sched_getaffinity(0))
         # (task id, slice of sub-envs, that game's vector env) for every game with sub-envs.
         self._groups: list[tuple[int, slice, AtariVectorEnv]] = []
         for task_id in range(self.num_tasks):
@@ -93,7 +106,7 @@ class MultiAtariVectorEnv(VectorEnv):
                 group = AtariVectorEnv(
                     rom_id(self.task_names[task_id]),
                     int(members.size),
-                    num_threads=num_threads,
+                    num_threads=num_threads or max(1, round(cores * members.size / num_envs)),
                     autoreset_mode=self.autoreset_mode,
                     **ale_kwargs,
                 )

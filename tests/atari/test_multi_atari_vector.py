@@ -1,0 +1,166 @@
+"""MultiAtari vector envs: grouped assignment on ale-py's AtariVectorEnv, sampled fallback, bad input."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from ale_py.vector_env import AtariVectorEnv
+
+import mtenvs
+from mtenvs.atari.env import emulator_settings
+from mtenvs.atari.vector import MultiAtariVectorEnv, ale_vector_kwargs
+
+
+def test_grouped_assignment_pins_games():
+    envs = gym.make_vec("MultiAtari-PRL-v0", num_envs=6)  # Breakout, Pong, DemonAttack
+    assert isinstance(envs, MultiAtariVectorEnv) and envs.task_assignment == "grouped"
+    _, infos = envs.reset(seed=0)
+    np.testing.assert_array_equal(infos["task_id"], [0, 0, 1, 1, 2, 2])
+    # Each sub-env really plays its game: starting lives differ per game (Breakout 5, Pong 0, DemonAttack 4).
+    np.testing.assert_array_equal(infos["lives"], [5, 5, 0, 0, 4, 4])
+    masks = np.stack([gym.make("MultiAtari-PRL-v0").unwrapped.action_masks[t] for t in (0, 0, 1, 1, 2, 2)])
+    np.testing.assert_array_equal(infos["action_mask"], masks)
+    for _ in range(20):
+        *_, infos = envs.step(envs.action_space.sample().astype(np.int64))
+        np.testing.assert_array_equal(infos["task_id"], [0, 0, 1, 1, 2, 2])
+    envs.close()
+    uneven = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=5)
+    np.testing.assert_array_equal(uneven.reset(seed=0)[1]["task_id"], [0, 0, 0, 1, 1])
+
+
+def test_groups_step_exactly_like_ale_py():
+    """Each game group is ale-py's own vector env, seeded consecutively: same frames, same order."""
+    settings = emulator_settings("machado", None, None)
+    ours = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=4)
+    references = [AtariVectorEnv(game, 2, **ale_vector_kwargs(settings, 4, 84, 4, 30)) for game in ("pong", "breakout")]
+    obs, _ = ours.reset(seed=10)
+    ref_obs = [ref.reset(seed=10 + 2 * i)[0] for i, ref in enumerate(references)]
+    np.testing.assert_array_equal(obs, np.concatenate(ref_obs))
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        actions = rng.integers(0, 18, 4)
+        obs, rewards, terminations, _, _ = ours.step(actions)
+        ref = [r.step(actions[2 * i : 2 * i + 2].astype(np.int32)) for i, r in enumerate(references)]
+        np.testing.assert_array_equal(obs, np.concatenate([r[0] for r in ref]))
+        np.testing.assert_array_equal(rewards, np.concatenate([r[1] for r in ref]))
+        np.testing.assert_array_equal(terminations, np.concatenate([r[2] for r in ref]))
+
+
+def test_vector_seeded_determinism():
+    actions = np.random.default_rng(0).integers(0, 18, (50, 4))
+
+    def run(seed):
+        envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=4)
+        out = [envs.reset(seed=seed)[0]]
+        for step_actions in actions:
+            obs, rewards, *_ = envs.step(step_actions)
+            out += [obs, rewards]
+        envs.close()
+        return out
+
+    first = run(3)
+    for a, b in zip(first, run(3), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_partial_reset_with_mask():
+    envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=4)
+    envs.reset(seed=0)
+    for _ in range(10):
+        moved, *_ = envs.step(np.ones(4, dtype=np.int64))
+    obs2, infos = envs.reset(options={"reset_mask": np.array([True, False, False, True])})
+    np.testing.assert_array_equal(obs2[1:3], moved[1:3])  # untouched sub-envs keep their frames
+    np.testing.assert_array_equal(infos["task_id"], [0, 0, 1, 1])
+
+
+def test_vector_episode_statistics_sum_rewards():
+    envs = mtenvs.RecordTaskEpisodeStatisticsVector(
+        gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=4, max_episode_frames=240)
+    )
+    envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    running = np.zeros(4)
+    done_before = np.zeros(4, dtype=bool)
+    checked = 0
+    for _ in range(130):
+        _, rewards, terminations, truncations, infos = envs.step(rng.integers(0, 18, 4))
+        running = np.where(done_before, 0.0, running + rewards)  # next-step autoreset: reset step pays 0
+        if "episode" in infos:
+            for i in np.flatnonzero(infos["_episode"]):
+                assert infos["episode"]["r"][i] == pytest.approx(running[i])
+                assert infos["episode"]["task_id"][i] == infos["task_id"][i]
+                checked += 1
+        done_before = terminations | truncations
+    assert checked >= 4
+
+
+def test_sampled_assignment_uses_single_envs():
+    envs = gym.make_vec(
+        "MultiAtari-PRL-v0", num_envs=2, task_assignment="sampled", vectorization="sync", max_episode_frames=40
+    )
+    assert envs.unwrapped.env_task_ids is None
+    _, infos = envs.reset(seed=0)
+    seen = set(infos["task_id"].tolist())
+    for _ in range(60):
+        *_, infos = envs.step(np.zeros(2, dtype=np.int64))
+        seen |= set(infos["task_id"].tolist())
+    assert seen == {0, 1, 2}
+
+
+def test_task_obs_vector():
+    envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2, task_obs=True)
+    obs, _ = envs.reset(seed=0)
+    np.testing.assert_array_equal(obs["task"], np.eye(2, dtype=np.float32))
+    assert obs["obs"].shape == (2, 4, 84, 84)
+
+
+def test_masked_action_modes_vector():
+    actions = np.array([[5, 3], [5, 5], [4, 5]] * 5)  # DOWN (5) is masked in Pong and Breakout
+
+    def run(mode, acts):
+        envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2, preset="nature", masked_action=mode)
+        frames = [envs.reset(seed=1)[0]]
+        frames += [envs.step(a)[0] for a in acts]
+        return frames
+
+    for a, b in zip(run("noop", actions), run("emulate", np.where(actions == 5, 0, actions)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2, masked_action="raise")
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match=r"Sub-envs \[1\] got actions \[5\] outside their game's minimal"):
+        envs.step(np.array([3, 5]))
+
+
+@pytest.mark.parametrize(
+    ("actions", "match"),
+    [
+        (np.zeros(3, dtype=np.int64), r"integer array of shape \(4,\)"),
+        (np.zeros(4, dtype=np.float32), r"integer array of shape \(4,\)"),
+        (np.array([0, 1, 18, 2]), r"union action space 0..17"),
+        (np.array([0, -1, 1, 2]), r"union action space 0..17"),
+    ],
+)
+def test_bad_actions(actions, match):
+    envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=4)
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match=match):
+        envs.step(actions)
+
+
+def test_bad_vector_arguments():
+    with pytest.raises(ValueError, match='use task_assignment="grouped"'):
+        gym.make_vec("MultiAtari-v0", num_envs=4, task_assignment="sampled")
+    with pytest.raises(ValueError, match="only apply with vectorization"):
+        gym.make_vec("MultiAtari-v0", num_envs=4, vectorization="sync", num_threads=2)
+    with pytest.raises(ValueError, match="valid: grouped, sampled"):
+        gym.make_vec("MultiAtari-v0", num_envs=4, task_assignment="random")
+    with pytest.raises(ValueError, match="num_threads must be a positive int or None"):
+        gym.make_vec("MultiAtari-v0", num_envs=4, num_threads=0)
+    with pytest.raises(ValueError, match="valid: NextStep, SameStep"):
+        gym.make_vec("MultiAtari-v0", num_envs=4, autoreset_mode="Disabled")
+    envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2)
+    with pytest.raises(ValueError, match="only 'reset_mask'"):
+        envs.reset(options={"task": 0})
+    with pytest.raises(TypeError, match="seed must be an int"):
+        envs.reset(seed=[1, 2])
