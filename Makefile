@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 train: install
-	$(BIN)/python baselines/distral_tabular.py --exp-name readme-main-job
+	$(BIN)/python baselines/distral_kl_ent_2col.py --exp-name readme-main-job
+	@echo "TensorBoard logs of the main job are in runs/ (view: $(BIN)/tensorboard --logdir runs)"
 
 test: install
 	$(BIN)/ruff check .
