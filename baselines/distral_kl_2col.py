@@ -476,7 +476,8 @@ def main(args: Args) -> None:
             for key in ("policy_loss", "value_loss", "kl_to_distilled", "distill_loss", "entropy"):
                 writer.add_scalar(f"losses/{key}", losses[key].item(), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
-        if args.eval_interval and (global_step // args.eval_interval != (global_step - batch) // args.eval_interval):
+        crossed_eval = global_step // max(args.eval_interval, 1) != (global_step - batch) // max(args.eval_interval, 1)
+        if args.eval_interval and (crossed_eval or update == num_updates):
             if eval_envs is None:
                 eval_envs = make_envs(args.env_id, num_tasks * args.eval_episodes, env_kwargs)
             for use_distilled, tag in ((True, "eval/distilled_return"), (False, "eval/episodic_return")):

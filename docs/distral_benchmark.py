@@ -12,6 +12,7 @@ stdout and `--out/table.md`. A benchmark, not a test: it takes minutes.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -44,8 +45,14 @@ def run(script: str, seed: int, args: argparse.Namespace) -> Path:
     command += ["--seed", str(seed), "--total-timesteps", str(args.total_timesteps)]
     command += ["--eval-interval", str(args.eval_interval), "--env-kwargs", args.env_kwargs]
     command += ["--checkpoint-interval", "0"]
-    if not list(workdir.glob("runs/*")):
-        subprocess.run(command, cwd=workdir, check=True, capture_output=True)
+    finished = workdir / "finished"
+    if not finished.exists():  # runs finished by an earlier, interrupted benchmark are kept
+        for stale in workdir.glob("runs/*"):
+            shutil.rmtree(stale)
+        result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+        if result.returncode:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        finished.touch()
     (run_dir,) = workdir.glob("runs/*")
     return run_dir
 
