@@ -113,6 +113,11 @@ def check_args(args: Args) -> dict:
     for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
         if getattr(args, name) < 0:
             raise ValueError(f"{name} must be >= 0 (0 disables), got {getattr(args, name)}.")
+    if args.total_timesteps < args.num_envs * args.num_steps:
+        raise ValueError(
+            f"total_timesteps={args.total_timesteps} is less than one update "
+            f"(num_envs * num_steps = {args.num_envs * args.num_steps})."
+        )
     if not 0.0 < args.gamma <= 1.0:
         raise ValueError(f"gamma must lie in (0, 1], got {args.gamma}.")
     if not args.learning_rate > 0.0:
@@ -315,6 +320,8 @@ def main(args: Args) -> None:
         random.setstate(checkpoint["rng"]["python"])
         np.random.set_state(checkpoint["rng"]["numpy"])
         torch.set_rng_state(checkpoint["rng"]["torch"])
+        if checkpoint["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
         print(f"Resumed {run_name} from step {global_step}.")
 
     if args.track:
@@ -339,6 +346,7 @@ def main(args: Args) -> None:
     def save_checkpoint() -> None:
         path = f"runs/{run_name}/checkpoint.pt"
         rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         payload = {
             "args": asdict(args) | {"resume": None},
             "run_name": run_name,

@@ -106,6 +106,7 @@ def test_learns_on_two_rooms(script, tmp_path, monkeypatch, random_return):
         ("a3c_multitask", {"env_id": "CartPole-v1", "env_kwargs": "{}"}, "no multi-task contract"),
         ("distral_kl_ent_2col", {"env_kwargs": json.dumps({"num_tasks": 2, "task_obs": True})}, "Observations must"),
         ("distral_kl_ent_2col", {"env_kwargs": "[1, 2]"}, "env_kwargs must be a JSON object"),
+        ("a3c_multitask", {"total_timesteps": 10}, "less than one update"),
     ],
 )
 def test_bad_input_fails_before_training(script, overrides, message, tmp_path, monkeypatch):
