@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -197,3 +198,18 @@ def test_pixel_torso_runs_on_multi_atari_with_action_masks(tmp_path, monkeypatch
     for loss in ("policy_loss", "value_loss", "kl_to_distilled", "distill_loss", "entropy"):
         values = [v for _, v in scalars(run_dir, f"losses/{loss}")]
         assert values and all(np.isfinite(values))
+
+
+@pytest.mark.parametrize("script", ["distral_kl_ent_2col", "a3c_2col"])
+def test_seeded_runs_are_reproducible(script, tmp_path, monkeypatch):
+    module = load(script)
+    curves = []
+    for attempt in range(2):
+        (tmp_path / str(attempt)).mkdir()
+        monkeypatch.chdir(tmp_path / str(attempt))
+        args = module.Args(env_kwargs=TWO_TASKS, num_envs=8, num_steps=5, total_timesteps=800, cuda=False)
+        module.main(dataclasses.replace(args, eval_interval=400, eval_episodes=2, checkpoint_interval=0))
+        (run_dir,) = Path("runs").iterdir()
+        tags = ("losses/policy_loss", "losses/value_loss", "eval/episodic_return")
+        curves.append([scalars(run_dir, tag) for tag in tags])
+    assert curves[0] == curves[1]
