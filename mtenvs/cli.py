@@ -1,4 +1,4 @@
-"""The ``mtenvs`` command line: ``list``, ``bench ID``, ``render ID``."""
+"""The ``mtenvs`` command line: ``list``, ``bench ID``, ``render ID``, ``benchmark``, ``report RUNS_DIR``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 import mtenvs
+from mtenvs.benchmark import add_arguments as add_benchmark_arguments
+from mtenvs.benchmark import run_from_args as run_benchmark
+from mtenvs.report.command import add_arguments as add_report_arguments
+from mtenvs.report.command import run_from_args as run_report
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -64,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=6, help="frames in each PNG strip")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("benchmark", help="run commands x env ids x seeds with parallel workers (or write a Slurm job)")
+    add_benchmark_arguments(p)
+    p.set_defaults(func=run_benchmark)
+
+    p = sub.add_parser("report", help="runs (TensorBoard, or W&B) to a Markdown report with PNG figures")
+    add_report_arguments(p)
+    p.set_defaults(func=run_report)
     return parser
 
 
@@ -72,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, TypeError, gym.error.Error) as err:
+    except (ValueError, TypeError, OSError, gym.error.Error) as err:
         print(f"mtenvs {args.command}: error: {err}", file=sys.stderr)
         return 2
 

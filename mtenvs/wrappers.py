@@ -17,6 +17,11 @@ from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 from mtenvs.core import one_hot_tasks
 
 
+def _as_numpy(values: Any) -> np.ndarray:
+    """NumPy view of a batch that may be a torch tensor on any device (TwoRooms' torch backend)."""
+    return values.detach().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)
+
+
 def _task_dict_space(obs_space: spaces.Space, num_tasks: int) -> spaces.Dict:
     return spaces.Dict({"obs": obs_space, "task": spaces.Box(0.0, 1.0, shape=(num_tasks,), dtype=np.float32)})
 
@@ -47,7 +52,10 @@ class TaskObservationVector(VectorWrapper):
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
 
     def _with_task(self, obs: Any, infos: dict[str, Any]) -> dict[str, Any]:
-        return {"obs": obs, "task": one_hot_tasks(np.asarray(infos["task_id"]), self.num_tasks)}
+        task = one_hot_tasks(np.asarray(infos["task_id"]), self.num_tasks)
+        if hasattr(obs, "new_tensor"):  # torch observations: the task goes to the same device
+            task = obs.new_tensor(task)
+        return {"obs": obs, "task": task}
 
     def reset(self, **kwargs: Any):
         obs, infos = self.env.reset(**kwargs)
@@ -132,14 +140,14 @@ class RecordTaskEpisodeStatisticsVector(VectorWrapper):
 
     def step(self, actions: Any):
         obs, rewards, terminations, truncations, infos = self.env.step(actions)
-        dones = np.logical_or(terminations, truncations)
+        dones = np.logical_or(_as_numpy(terminations), _as_numpy(truncations))
         if self.autoreset_mode == AutoresetMode.NEXT_STEP:
             # Sub-envs that finished last step were reset by this step: it starts their next episode.
             live = ~self._prev_dones
             self._begin(self._prev_dones, infos)
         else:
             live = np.ones(self.num_envs, dtype=bool)
-        self._returns[live] += np.asarray(rewards, dtype=np.float64)[live]
+        self._returns[live] += _as_numpy(rewards).astype(np.float64)[live]
         self._lengths[live] += 1
         finished = dones & live
         if finished.any():

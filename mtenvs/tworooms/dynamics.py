@@ -125,8 +125,9 @@ class _TorchOps:
 class TwoRoomsBatch:
     """State and step of ``num_envs`` TwoRooms envs, NumPy or torch (next-step autoreset).
 
-    State per env: ``position`` (flat cell index), ``prev_action`` (0-3, or 4 = none yet),
-    ``prev_reward``, ``steps`` (this episode), ``task``, the hash ``key`` and ``episode`` counter.
+    State per env: ``position`` (flat cell index), ``goal`` (its task's goal cell), ``prev_action``
+    (0-3, or 4 = none yet), ``prev_reward``, ``steps`` (this episode), ``task``, the hash ``key`` and
+    ``episode`` counter.
 
     Observation encodings (float32, per env):
 
@@ -178,11 +179,13 @@ class TwoRoomsBatch:
         self._free_index = ops.asarray(layout.free_index, ops.int64)
         self._wall_plane = ops.asarray(layout.walls.ravel(), ops.float32)
         self._rows = ops.arange(num_envs)
+        self._onehot_row_starts = self._rows * (layout.free_cells.size + NUM_ACTIONS + 2)
         # 0-d float32 arrays, so that where() keeps rewards float32 in both backends.
         self._goal_reward = ops.asarray(goal_reward, ops.float32)
         self._step_reward = ops.asarray(step_reward, ops.float32)
         self._no_reward = ops.asarray(0.0, ops.float32)
         self.task = ops.zeros((num_envs,), ops.int64) if task_ids is None else ops.asarray(task_ids, ops.int64)
+        self.goal = self._goals[self.task]  # each env's goal cell, kept in step with `task`
         self.position = ops.zeros((num_envs,), ops.int64)
         self.prev_action = ops.zeros((num_envs,), ops.int64)
         self.prev_reward = ops.zeros((num_envs,), ops.float32)
@@ -217,6 +220,7 @@ class TwoRoomsBatch:
             self.task[rows] = self.ops.asarray(tasks, self.ops.int64)
         elif self.sampled:
             self.task[rows] = self._draw(rows, STREAM_TASK, self.layout.num_tasks)
+        self.goal[rows] = self._goals[self.task[rows]]
         column = self._draw(rows, STREAM_START, self.layout.start_cells.shape[1])
         self.position[rows] = self._starts[self.task[rows], column]
         self.prev_action[rows] = NO_ACTION
@@ -233,7 +237,7 @@ class TwoRoomsBatch:
         ops = self.ops
         target = self.position + self._offsets[actions]
         position = ops.where(self._walls[target], self.position, target)
-        reached = position == self._goals[self.task]
+        reached = position == self.goal
         rewards = ops.where(reached, self._goal_reward, self._step_reward)
         steps = self.steps + 1
         truncated = (steps >= self.max_steps) & ~reached
@@ -263,8 +267,9 @@ class TwoRoomsBatch:
         if self.observation_type == "onehot":
             cells = layout.free_cells.size
             obs = ops.zeros((n, cells + NUM_ACTIONS + 2), ops.float32)
-            obs[self._rows, self._free_index[self.position]] = 1.0
-            obs[self._rows, cells + self.prev_action] = 1.0
+            flat = obs.reshape(-1)  # a view: flat indices are cheaper than (row, column) pairs
+            flat[self._onehot_row_starts + self._free_index[self.position]] = 1.0
+            flat[self._onehot_row_starts + (cells + self.prev_action)] = 1.0
             obs[:, -1] = self.prev_reward
             return obs
         obs = ops.zeros((n, IMAGE_CHANNELS, layout.height * layout.width), ops.float32)

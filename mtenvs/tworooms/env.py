@@ -92,6 +92,9 @@ class TwoRoomsEnv(MultiTaskEnv):
     * ``task_schedule``: ``"uniform"`` (random task per episode), ``"round_robin"`` or
       ``"fixed"`` (with ``task=`` an index or name).
     * ``task_obs``: observation becomes ``{"obs": ..., "task": one-hot task}``.
+    * ``render_mode="rgb_array"``: 16 px per cell, walls dark, goal green, agent red.
+      ``env.unwrapped.layout.policy_frame(probabilities)`` draws a tabular policy over the map
+      (a bar per action, as long as its probability), as in Distral's Figure 3 (right).
 
     Randomness: ``reset(seed=s)`` draws a hash key from the seeded ``np_random``; the start cell
     (and the task under ``"uniform"``) of each later episode is a hash of that key and the episode

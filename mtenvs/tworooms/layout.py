@@ -32,6 +32,7 @@ COLORS = {
     "corridor": (215, 215, 205),
     "goal": (40, 170, 70),
     "agent": (210, 40, 40),
+    "policy": (30, 90, 200),
 }
 
 
@@ -130,6 +131,33 @@ class TwoRoomsLayout:
             margin = CELL_PIXELS // 4
             top, left = row * CELL_PIXELS + margin, col * CELL_PIXELS + margin
             image[top : top + CELL_PIXELS - 2 * margin, left : left + CELL_PIXELS - 2 * margin] = COLORS["agent"]
+        return image
+
+    def policy_frame(self, probabilities: np.ndarray, goal: int | None = None) -> np.ndarray:
+        """The map with a policy drawn over it: from each free cell's centre, a bar per action whose
+        length is that action's probability (a full half-cell for probability 1).
+
+        ``probabilities`` has shape ``(len(free_cells), 4)`` (rows in ``free_cells`` order, columns
+        up, right, down, left), e.g. a tabular policy at one previous action (Distral Figure 3, right).
+        """
+        probabilities = np.asarray(probabilities, dtype=np.float64)
+        if probabilities.shape != (self.free_cells.size, NUM_ACTIONS):
+            raise ValueError(
+                f"probabilities must have shape ({self.free_cells.size}, {NUM_ACTIONS}) (free cells x actions), "
+                f"got {probabilities.shape}."
+            )
+        image = self.frame(goal, None)
+        half, thick = CELL_PIXELS // 2, 1
+        for index, flat in enumerate(self.free_cells.tolist()):
+            row, col = self.cell(flat)
+            cy, cx = row * CELL_PIXELS + half, col * CELL_PIXELS + half
+            for (dr, dc), p in zip(ACTION_OFFSETS, probabilities[index], strict=True):
+                length = round(float(p) * (half - 1))
+                if length == 0:
+                    continue
+                rows = (cy - thick, cy + thick) if dr == 0 else tuple(sorted((cy, cy + dr * length)))
+                cols = (cx - thick, cx + thick) if dc == 0 else tuple(sorted((cx, cx + dc * length)))
+                image[rows[0] : rows[1] + 1, cols[0] : cols[1] + 1] = COLORS["policy"]
         return image
 
 

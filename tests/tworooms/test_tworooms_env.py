@@ -254,3 +254,21 @@ def test_task_observation_and_episode_statistics_wrappers():
     episode = info["episode"]
     assert episode["task"] == env.unwrapped.task_names[episode["task_id"]]
     assert episode["l"] <= 5 and episode["r"] in (0.0, 1.0) and np.isnan(episode["hns"])
+
+
+def test_policy_frame_draws_bars_proportional_to_probabilities():
+    layout = build_layout()
+    probabilities = np.zeros((layout.free_cells.size, 4))
+    probabilities[:, RIGHT] = 1.0
+    frame = layout.policy_frame(probabilities)
+    row, col = layout.cell(int(layout.free_cells[0]))
+    centre_row, centre_col = row * CELL_PIXELS + CELL_PIXELS // 2, col * CELL_PIXELS + CELL_PIXELS // 2
+    blue = np.array(COLORS["policy"])
+    assert (frame[centre_row, centre_col : centre_col + CELL_PIXELS // 2 - 1] == blue).all()  # bar to the right
+    assert not (frame[centre_row, col * CELL_PIXELS : centre_col - 2] == blue).all(axis=1).any()  # none to the left
+    half = probabilities.copy()
+    half[:, RIGHT] = 0.5
+    shorter = (layout.policy_frame(half) == blue).all(axis=2).sum()
+    assert 0 < shorter < (frame == blue).all(axis=2).sum()
+    with pytest.raises(ValueError, match="free cells x actions"):
+        layout.policy_frame(np.zeros((3, 4)))

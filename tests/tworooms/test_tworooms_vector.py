@@ -172,3 +172,15 @@ def test_bench_reports_batched_sync_and_their_ratio():
     sync = next(rate for label, rate in rates.items() if "Sync" in label)
     assert ratio.value == pytest.approx(batched / sync)
     assert "SyncVectorEnv" in result.format()
+
+
+def test_contract_wrappers_on_the_torch_backend():
+    envs = mtenvs.RecordTaskEpisodeStatisticsVector(
+        gym.make_vec("TwoRooms-v0", num_envs=8, device="cpu", max_steps=3, task_obs=True)
+    )
+    obs, infos = envs.reset(seed=0)
+    assert isinstance(obs["task"], torch.Tensor) and obs["task"].dtype == torch.float32
+    np.testing.assert_array_equal(obs["task"].argmax(1).numpy(), infos["task_id"])
+    for _ in range(3):
+        *_, infos = envs.step(torch.zeros(8, dtype=torch.int64))
+    assert infos["_episode"].any() and (infos["episode"]["l"][infos["_episode"]] <= 3).all()
