@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 train: install
 	$(BIN)/python baselines/distral_kl_ent_2col.py --exp-name readme-main-job
-	@echo "TensorBoard logs of the main job are in runs/ (view: $(BIN)/tensorboard --logdir runs)"
+	$(BIN)/mtenvs report runs/ -o report/ --metric eval/distilled_return
 
 test: install
 	$(BIN)/ruff check .
