@@ -31,7 +31,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 train: install
-	$(BIN)/python baselines/distral_tabular.py --exp-name readme-main-job
+	$(BIN)/python baselines/distral_kl_ent_2col.py --exp-name readme-main-job
+	$(BIN)/mtenvs report runs/ -o report/ --metric eval/distilled_return
 
 test: install
 	$(BIN)/ruff check .

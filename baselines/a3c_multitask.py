@@ -1,0 +1,462 @@
+"""A3C multitask (the baseline of Teh et al. 2017, Distral Table 1): one shared network for all tasks.
+
+A single actor-critic network (policy pi = softmax(f), value V) acts in every task and is trained
+on all tasks' transitions. As in the paper it is not told the task: it sees the same observation
+as the task policies.
+
+Loss per update, averaged over the batch of n-step transitions (s_t, a_t) of every task's envs:
+
+    G_t       = n-step return of the env reward, bootstrapped with V
+    A_t       = G_t - V(s_t)
+    L_policy  = -A_t log pi(a_t|s_t)
+    L_value   = 0.5 * (G_t - V(s_t))^2
+    loss      = L_policy - ent_coef * H(pi)(s_t) + value_coef * L_value
+
+How this differs from the paper (documented in docs/a3c_baselines.md):
+* Synchronous batches instead of asynchronous Hogwild workers: `num_envs` envs (equal groups per
+  task, `gym.make_vec(..., task_assignment="grouped")`) step together, one gradient step per
+  `num_steps`-step rollout of all of them (A2C style), so the GPU sees large batches. The paper used
+  32 asynchronous A3C workers per task, each applying its own gradients.
+* TwoRooms uses an MLP torso; pixel envs use the paper's CNN + LSTM column.
+* The learning rate and entropy cost are chosen for TwoRooms on a CPU budget; the paper's grids
+  are unverified (REFERENCE.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from torch.utils.tensorboard import SummaryWriter
+
+import mtenvs  # noqa: F401  (registers the mtenvs ids)
+from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment"""
+    seed: int = 1
+    """seed of the experiment"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=True`"""
+    cuda: bool = True
+    """if toggled, train on CUDA when it is available (the script says when it is not)"""
+    torch_threads: int = 1
+    """CPU threads for torch (1 is fastest for small networks on a shared CPU; 0 keeps torch's default)"""
+    track: bool = False
+    """if toggled, track the run with Weights and Biases (offline when WANDB_API_KEY is unset)"""
+    wandb_project_name: str = "mtenvs"
+    """the wandb project name"""
+    wandb_entity: str | None = None
+    """the entity (team) of the wandb project"""
+    save_model: bool = False
+    """if toggled, save the final model to runs/{run_name}/{exp_name}.pt"""
+    checkpoint_interval: int = 20_000
+    """save runs/{run_name}/checkpoint.pt every this many env steps (0 disables)"""
+    resume: str | None = None
+    """path of a checkpoint.pt to continue (its run name, args and step count are restored)"""
+
+    env_id: str = "TwoRooms-v0"
+    """the id of a multi-task mtenvs environment"""
+    env_kwargs: str = "{}"
+    """JSON dict of extra keyword arguments for gym.make_vec (e.g. '{"num_tasks": 2}')"""
+    total_timesteps: int = 300_000
+    """total env steps over all envs"""
+    num_envs: int = 64
+    """number of parallel envs, split into equal groups per task (must be a multiple of the task count)"""
+    num_steps: int = 10
+    """n of the n-step returns: steps per env per update"""
+    learning_rate: float = 8e-4
+    """RMSProp learning rate (paper grid {2e-4, 4e-4, 8e-4}, unverified)"""
+    rmsprop_alpha: float = 0.99
+    """RMSProp smoothing constant"""
+    rmsprop_eps: float = 1e-5
+    """RMSProp epsilon"""
+    gamma: float = 0.95
+    """discount factor"""
+    ent_coef: float = 0.01
+    """coefficient of the entropy bonus"""
+    value_coef: float = 0.5
+    """coefficient of the value loss"""
+    max_grad_norm: float = 0.5
+    """maximum norm of the gradient"""
+    hidden_size: int = 128
+    """width of the MLP torso (vector observations) or of the LSTM (pixel observations)"""
+    clip_rewards: bool = False
+    """if toggled, sign-clip rewards (the Atari convention); the env never clips"""
+    eval_interval: int = 50_000
+    """evaluate pi0 and the task policies every this many env steps (0 disables)"""
+    eval_episodes: int = 8
+    """evaluation episodes per task"""
+
+
+def check_args(args: Args) -> dict:
+    """Reject invalid hyperparameters before anything is built; return the parsed env kwargs."""
+    if args.ent_coef < 0.0:
+        raise ValueError(f"ent_coef must be >= 0, got {args.ent_coef}.")
+    for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(args, name)}.")
+    for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
+        if getattr(args, name) < 0:
+            raise ValueError(f"{name} must be >= 0 (0 disables), got {getattr(args, name)}.")
+    if args.total_timesteps < args.num_envs * args.num_steps:
+        raise ValueError(
+            f"total_timesteps={args.total_timesteps} is less than one update "
+            f"(num_envs * num_steps = {args.num_envs * args.num_steps})."
+        )
+    if not 0.0 < args.gamma <= 1.0:
+        raise ValueError(f"gamma must lie in (0, 1], got {args.gamma}.")
+    if not args.learning_rate > 0.0:
+        raise ValueError(f"learning_rate must be > 0, got {args.learning_rate}.")
+    env_kwargs = json.loads(args.env_kwargs)
+    if not isinstance(env_kwargs, dict):
+        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r}.")
+    return env_kwargs
+
+
+def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> gym.vector.VectorEnv:
+    """Grouped multi-task vector env; clear errors for envs outside the multi-task contract."""
+    if not str(gym.spec(env_id).entry_point).startswith("mtenvs."):
+        raise ValueError(
+            f"{env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
+            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
+        )
+    envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
+    base = envs.unwrapped
+    if not hasattr(base, "task_names") or getattr(base, "env_task_ids", None) is None:
+        envs.close()
+        raise ValueError(
+            f"{env_id} has no multi-task contract (task_names, grouped env_task_ids); use an mtenvs id "
+            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
+        )
+    if num_envs % base.num_tasks:
+        envs.close()
+        raise ValueError(
+            f"num_envs={num_envs} must be a multiple of the {base.num_tasks} tasks of {env_id} "
+            "(every task gets an equal group of envs)."
+        )
+    if not isinstance(envs.single_action_space, spaces.Discrete):
+        envs.close()
+        raise ValueError(f"A3C needs a Discrete action space, {env_id} has {envs.single_action_space}.")
+    obs_space = envs.single_observation_space
+    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (1, 3):
+        envs.close()
+        raise ValueError(
+            f"Observations must be a Box vector (MLP torso) or image (CNN + LSTM torso); {env_id} gives {obs_space}."
+        )
+    if AutoresetMode(envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)) != AutoresetMode.NEXT_STEP:
+        envs.close()
+        raise ValueError(f"{env_id}: this script expects next-step autoreset (Gymnasium's default).")
+    return RecordTaskEpisodeStatisticsVector(envs)
+
+
+def observation_layout(obs_space: spaces.Box) -> tuple[tuple[int, ...], bool, bool]:
+    """(channel-first shape, is an image, is channel-last) of an observation space."""
+    shape = obs_space.shape
+    if len(shape) == 1:
+        return shape, False, False
+    channel_last = shape[-1] <= 4 < shape[0]
+    return ((shape[2], shape[0], shape[1]) if channel_last else shape), True, channel_last
+
+
+def to_tensor(obs: np.ndarray, layout: tuple, device: torch.device) -> torch.Tensor:
+    """Float batch for the torso: images channel-first and scaled to [0, 1] when stored as uint8."""
+    _, image, channel_last = layout
+    x = torch.as_tensor(obs, device=device)
+    if image:
+        x = x.permute(0, 3, 1, 2) if channel_last else x
+        return x.float() / 255.0 if obs.dtype == np.uint8 else x.float()
+    return x.float()
+
+
+def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Module:
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+class Column(nn.Module):
+    """One column: MLP torso for vectors, CNN + LSTM for pixels; policy logits and optionally a value."""
+
+    def __init__(self, obs_shape: tuple[int, ...], image: bool, num_actions: int, hidden: int, with_value: bool):
+        super().__init__()
+        self.image = image
+        if image:
+            self.encoder = nn.Sequential(
+                layer_init(nn.Conv2d(obs_shape[0], 16, 8, stride=4)),
+                nn.ReLU(),
+                layer_init(nn.Conv2d(16, 32, 4, stride=2)),
+                nn.ReLU(),
+                nn.Flatten(),
+            )
+            with torch.no_grad():
+                flat = self.encoder(torch.zeros(1, *obs_shape)).shape[1]
+            self.encoder.append(layer_init(nn.Linear(flat, 256)))
+            self.encoder.append(nn.ReLU())
+            self.lstm = nn.LSTMCell(256, hidden)
+        else:
+            self.encoder = nn.Sequential(
+                layer_init(nn.Linear(obs_shape[0], hidden)),
+                nn.Tanh(),
+                layer_init(nn.Linear(hidden, hidden)),
+                nn.Tanh(),
+            )
+        self.policy = layer_init(nn.Linear(hidden, num_actions), std=0.01)
+        self.value = layer_init(nn.Linear(hidden, 1), std=1.0) if with_value else None
+
+    def initial_state(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if not self.image:
+            return None
+        zeros = torch.zeros(batch, self.lstm.hidden_size, device=device)
+        return zeros, zeros.clone()
+
+    def forward(self, obs: torch.Tensor, state, episode_start: torch.Tensor):
+        x = self.encoder(obs)
+        if self.image:
+            keep = (1.0 - episode_start).unsqueeze(1)
+            hx, cx = self.lstm(x, (state[0] * keep, state[1] * keep))
+            x, state = hx, (hx, cx)
+        value = self.value(x).squeeze(1) if self.value is not None else None
+        return self.policy(x), value, state
+
+
+def detach_state(state):
+    return None if state is None else (state[0].detach(), state[1].detach())
+
+
+class Agent(nn.Module):
+    """One column (policy and value) shared by every task."""
+
+    def __init__(self, obs_shape, image, num_actions, hidden):
+        super().__init__()
+        self.column = Column(obs_shape, image, num_actions, hidden, with_value=True)
+
+    def initial_state(self, batch: int, device: torch.device):
+        return self.column.initial_state(batch, device)
+
+    def forward(self, obs: torch.Tensor, state, episode_start: torch.Tensor):
+        """Logits, values and the new recurrent state of every env."""
+        return self.column(obs, state, episode_start)
+
+
+def masked(logits: torch.Tensor, action_mask: torch.Tensor | None) -> torch.Tensor:
+    """Invalid actions (mask 0) get a large negative logit, so they are never sampled."""
+    return logits if action_mask is None else logits.masked_fill(action_mask == 0, -1e8)
+
+
+@torch.no_grad()
+def evaluate(agent: Agent, envs, layout, device: torch.device, seed: int) -> np.ndarray:
+    """Mean return per task of one episode per eval env, acting with the task policies."""
+    num_envs, num_tasks = envs.num_envs, envs.unwrapped.num_tasks
+    obs, infos = envs.reset(seed=seed)
+    state = agent.initial_state(num_envs, device)
+    episode_start = torch.ones(num_envs, device=device)
+    returns = np.full(num_envs, np.nan)
+    while np.isnan(returns).any():
+        logits, _, state = agent(to_tensor(obs, layout, device), state, episode_start)
+        mask = infos.get("action_mask")
+        mask = None if mask is None else torch.as_tensor(mask, device=device)
+        logits = masked(logits, mask)
+        actions = torch.distributions.Categorical(logits=logits).sample()
+        obs, _, _, _, infos = envs.step(actions.cpu().numpy())
+        episode_start = torch.zeros(num_envs, device=device)
+        if "episode" in infos:
+            finished = infos["_episode"] & np.isnan(returns)
+            returns[finished] = infos["episode"]["r"][finished]
+    task_ids = envs.unwrapped.env_task_ids
+    return np.array([returns[task_ids == task].mean() for task in range(num_tasks)])
+
+
+def main(args: Args) -> None:
+    checkpoint = None
+    if args.resume:
+        checkpoint = torch.load(args.resume, map_location="cpu", weights_only=False)
+        args = Args(**dict(checkpoint["args"], resume=args.resume, cuda=args.cuda))
+    env_kwargs = check_args(args)
+    run_name = (
+        checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    )
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    if args.cuda and not torch.cuda.is_available():
+        print("--cuda: CUDA is not available on this machine; training on the CPU.")
+    device = torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
+
+    envs = make_envs(args.env_id, args.num_envs, env_kwargs)
+    eval_envs = None
+    task_names = envs.unwrapped.task_names
+    num_tasks = len(task_names)
+    layout = observation_layout(envs.single_observation_space)
+    agent = Agent(layout[0], layout[1], envs.single_action_space.n, args.hidden_size)
+    agent = agent.to(device)
+    optimizer = torch.optim.RMSprop(
+        agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.rmsprop_eps
+    )
+
+    global_step, update = 0, 0
+    if checkpoint:
+        agent.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        global_step, update = checkpoint["global_step"], checkpoint["update"]
+        random.setstate(checkpoint["rng"]["python"])
+        np.random.set_state(checkpoint["rng"]["numpy"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        if checkpoint["rng"]["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+        print(f"Resumed {run_name} from step {global_step}.")
+
+    if args.track:
+        import wandb
+
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            sync_tensorboard=True,
+            config=vars(args),
+            name=run_name,
+            id=run_name.replace("/", "_"),
+            resume="allow",
+            save_code=True,
+            mode="online" if os.environ.get("WANDB_API_KEY") else "offline",
+        )
+    writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step if checkpoint else None)
+    if not checkpoint:
+        table = "\n".join(f"|{key}|{value}|" for key, value in vars(args).items())
+        writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+
+    def save_checkpoint() -> None:
+        path = f"runs/{run_name}/checkpoint.pt"
+        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        payload = {
+            "args": asdict(args) | {"resume": None},
+            "run_name": run_name,
+            "global_step": global_step,
+            "update": update,
+            "model": agent.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": rng,
+        }
+        torch.save(payload, path + ".tmp")
+        os.replace(path + ".tmp", path)  # atomic: a kill mid-save keeps the previous checkpoint
+
+    obs, infos = envs.reset(seed=args.seed + update)
+    next_obs = to_tensor(obs, layout, device)
+    next_mask = infos.get("action_mask")
+    state = agent.initial_state(args.num_envs, device)
+    episode_start = torch.ones(args.num_envs, device=device)
+    autoreset = np.zeros(args.num_envs, dtype=bool)  # the env ignores its next action and resets
+    batch = args.num_envs * args.num_steps
+    num_updates = args.total_timesteps // batch
+    start_time, start_step = time.time(), global_step
+
+    while update < num_updates:
+        update += 1
+        state = detach_state(state)
+        records = []
+        for _ in range(args.num_steps):
+            mask = None if next_mask is None else torch.as_tensor(next_mask, device=device)
+            logits, value, state = agent(next_obs, state, episode_start)
+            log_pi = F.log_softmax(masked(logits, mask), dim=1)
+            action = torch.distributions.Categorical(logits=log_pi).sample()
+            obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+            global_step += args.num_envs
+            reward = np.sign(reward) if args.clip_rewards else reward
+            records.append((log_pi, action, value, reward, terminations, autoreset.copy()))
+            episode_start = torch.as_tensor(autoreset, dtype=torch.float32, device=device)
+            autoreset = np.logical_or(terminations, truncations)
+            next_obs, next_mask = to_tensor(obs, layout, device), infos.get("action_mask")
+            if "episode" in infos:
+                for i in np.flatnonzero(infos["_episode"]):
+                    task, ret = task_names[infos["episode"]["task_id"][i]], infos["episode"]["r"][i]
+                    writer.add_scalar("charts/episodic_return", ret, global_step)
+                    writer.add_scalar(f"charts/episodic_return/{task}", ret, global_step)
+                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                    if np.isfinite(infos["episode"]["hns"][i]):
+                        writer.add_scalar(
+                            f"charts/human_normalized_score/{task}", infos["episode"]["hns"][i], global_step
+                        )
+
+        with torch.no_grad():
+            _, bootstrap, _ = agent(next_obs, state, episode_start)
+        # n-step returns, backwards. A step taken right after an episode
+        # ended is an autoreset step: its action was ignored, it has no loss, and its value
+        # V(final observation) bootstraps a truncated episode.
+        returns = bootstrap
+        step_losses, valids = [], []
+        for log_pi, action, value, reward, terminated, was_autoreset in reversed(records):
+            taken = action.unsqueeze(1)
+            reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
+            not_terminal = torch.as_tensor(~terminated, dtype=torch.float32, device=device)
+            valid = torch.as_tensor(~was_autoreset, dtype=torch.float32, device=device)
+            returns = torch.where(valid.bool(), reward + args.gamma * not_terminal * returns, value.detach())
+            entropy = -(log_pi.exp() * log_pi).sum(1)
+            advantage = (returns - value).detach()
+            step_losses.append(
+                {
+                    "policy_loss": -(advantage * log_pi.gather(1, taken).squeeze(1)),
+                    "entropy": entropy,
+                    "value_loss": 0.5 * (returns - value) ** 2,
+                }
+            )
+            valids.append(valid)
+        valid = torch.stack(valids)
+        count = valid.sum().clamp(min=1.0)
+        losses = {key: (torch.stack([s[key] for s in step_losses]) * valid).sum() / count for key in step_losses[0]}
+        loss = losses["policy_loss"] - args.ent_coef * losses["entropy"] + args.value_coef * losses["value_loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+        optimizer.step()
+
+        sps = int((global_step - start_step) / (time.time() - start_time))
+        if update % 10 == 0 or update == num_updates:
+            for key in ("policy_loss", "value_loss", "entropy"):
+                writer.add_scalar(f"losses/{key}", losses[key].item(), global_step)
+            writer.add_scalar("charts/SPS", sps, global_step)
+        crossed_eval = global_step // max(args.eval_interval, 1) != (global_step - batch) // max(args.eval_interval, 1)
+        if args.eval_interval and (crossed_eval or update == num_updates):
+            if eval_envs is None:
+                eval_envs = make_envs(args.env_id, num_tasks * args.eval_episodes, env_kwargs)
+            per_task = evaluate(agent, eval_envs, layout, device, args.seed + 10_000 + update)
+            for task, ret in zip(task_names, per_task, strict=True):
+                writer.add_scalar(f"eval/episodic_return/{task}", ret, global_step)
+            writer.add_scalar("eval/episodic_return", per_task.mean(), global_step)
+            print(f"step {global_step}: eval return {per_task.mean():.3f}, SPS {sps}")
+        if args.checkpoint_interval and (
+            global_step // args.checkpoint_interval != (global_step - batch) // args.checkpoint_interval
+        ):
+            save_checkpoint()
+
+    if args.save_model:
+        torch.save(agent.state_dict(), f"runs/{run_name}/{args.exp_name}.pt")
+    if args.checkpoint_interval:
+        save_checkpoint()
+    envs.close()
+    if eval_envs is not None:
+        eval_envs.close()
+    writer.close()
+    print(f"Done: {global_step} steps; TensorBoard logs in runs/{run_name}")
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
