@@ -11,6 +11,9 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 
 @dataclass
@@ -66,6 +69,19 @@ def steps_per_second(step: Callable[[], None], steps_per_call: int, seconds: flo
         now = time.perf_counter()
         if now >= deadline:
             return calls * steps_per_call / (now - start)
+
+
+def vector_stepper(envs: Any, actions: np.ndarray) -> tuple[Callable[[], None], int]:
+    """Reset ``envs`` and return a step function cycling through pre-drawn ``actions`` (one row per
+    step), so no action sampling happens inside the timing, with the env steps each call advances."""
+    envs.reset(seed=0)
+    position = [0]
+
+    def step() -> None:
+        envs.step(actions[position[0] % len(actions)])
+        position[0] += 1
+
+    return step, envs.num_envs
 
 
 def interleaved(

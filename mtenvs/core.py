@@ -152,6 +152,26 @@ class MultiTaskEnv(gym.Env):
             info["action_mask"] = self.action_masks[self.task_id].copy()
         return info
 
+    def _contract_state(self) -> dict[str, Any]:
+        """The contract's part of a pickled env: its RNG and where its task schedule stands.
+
+        Envs that pickle as their constructor kwargs plus state (``__getstate__``) include this and
+        hand it back to :meth:`_restore_contract_state` after re-running ``__init__``.
+        """
+        return {
+            "np_random": self._np_random.bit_generator.state if self._np_random is not None else None,
+            "task_id": self.task_id,
+            "round_robin_next": self._round_robin_next,
+        }
+
+    def _restore_contract_state(self, state: Mapping[str, Any]) -> None:
+        """Undo :meth:`_contract_state` on a freshly constructed env."""
+        if state["np_random"] is not None:
+            self.np_random = np.random.Generator(np.random.PCG64())
+            self._np_random.bit_generator.state = state["np_random"]
+        self.task_id = state["task_id"]
+        self._round_robin_next = state["round_robin_next"]
+
     def human_normalized_score(self, task: int | str, score: float) -> float:
         """(score - random) / (human - random) for tasks with reference scores, else NaN."""
         reference = self.score_references[self.task_index(task)]

@@ -33,6 +33,12 @@ def check_task_assignment(task_assignment: str) -> None:
         raise ValueError(f"Unknown task_assignment {task_assignment!r}; valid: {', '.join(TASK_ASSIGNMENTS)}.")
 
 
+def check_vector_seed(seed: object) -> None:
+    """Native mtenvs vector envs take an int seed (sub-env ``i`` gets ``seed + i``) or None."""
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
+        raise TypeError(f"seed must be an int (sub-env i gets seed + i) or None, got {seed!r}.")
+
+
 class MultiTaskVectorEnv(VectorEnv):
     """Grouped or sampled task assignment over copies of a single mtenvs env.
 

@@ -30,6 +30,7 @@ def test_bench_prints_both_rates_and_their_ratio(capsys):
         "ale-py AtariVectorEnv Pong",
         "ale-py AtariVectorEnv Breakout",
         "ale-py reference (harmonic mean over games)",
+        "ale-py AtariVectorEnv per game, driven directly",
     }
     pong, breakout = rates["ale-py AtariVectorEnv Pong"], rates["ale-py AtariVectorEnv Breakout"]
     assert rates["ale-py reference (harmonic mean over games)"] == pytest.approx(

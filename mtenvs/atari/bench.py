@@ -5,6 +5,10 @@ single-game ``AtariVectorEnv`` is timed with the same total ``num_envs`` and pre
 their harmonic mean is the throughput of a batch that spends equal shares of its envs on each game
 (per-step time adds up over the groups). For a one-game suite this is exactly "a single-game
 AtariVectorEnv with the same num_envs".
+
+For suites of several games it also times the same per-game split driven straight through ale-py,
+without any mtenvs code: ``mtenvs / pools`` is then the cost of our own layer, and
+``pools / reference`` what running one ale-py thread pool per game costs by itself.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from ale_py.vector_env import AtariVectorEnv
 from mtenvs.atari.env import emulator_settings
 from mtenvs.atari.games import NUM_ACTIONS, resolve_games, rom_id
 from mtenvs.atari.vector import ale_vector_kwargs
-from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved
+from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved, vector_stepper
+from mtenvs.core import grouped_task_ids
 
 TARGET_RATIO = 0.9
+POOLS = "ale-py AtariVectorEnv per game, driven directly"
 
 
 def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> BenchResult:
@@ -35,31 +41,51 @@ def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> Be
 
     ours = gym.make_vec(env_id, num_envs=num_envs)
     references = {game: AtariVectorEnv(rom_id(game), num_envs, **ale_kwargs) for game in games}
-    contenders = {"mtenvs MultiAtariVectorEnv": _stepper(ours, actions)}
-    contenders.update({f"ale-py AtariVectorEnv {game}": _stepper(env, actions) for game, env in references.items()})
+    contenders = {"mtenvs MultiAtariVectorEnv": vector_stepper(ours, actions)}
+    for game, env in references.items():
+        contenders[f"ale-py AtariVectorEnv {game}"] = vector_stepper(env, actions)
+    if len(games) > 1:
+        contenders[POOLS], pools = _ale_groups_stepper(games, num_envs, ale_kwargs, actions)
+    else:
+        pools = []
     rates = interleaved(contenders, seconds)
-    ours.close()
-    for env in references.values():
+    for env in [ours, *references.values(), *pools]:
         env.close()
 
     ours_rate = rates.pop("mtenvs MultiAtariVectorEnv")
+    pools_rate = rates.pop(POOLS, None)
     reference_rate = statistics.harmonic_mean(list(rates.values()))
     result = BenchResult(env_id, {"num_envs": num_envs, "games": len(games), "preset": preset})
     result.measurements.append(Measurement("mtenvs MultiAtariVectorEnv", ours_rate))
     result.measurements += [Measurement(label, rate) for label, rate in rates.items()]
     if len(games) > 1:
         result.measurements.append(Measurement("ale-py reference (harmonic mean over games)", reference_rate))
+        result.measurements.append(Measurement(POOLS, pools_rate))
     result.ratios.append(Ratio("mtenvs / ale-py reference", ours_rate / reference_rate, TARGET_RATIO))
+    if len(games) > 1:
+        result.ratios.append(Ratio("mtenvs / ale-py per-game pools driven directly", ours_rate / pools_rate))
     return result
 
 
-def _stepper(envs, actions: np.ndarray):
-    """A step function cycling through pre-drawn actions (no sampling cost inside the timing)."""
-    envs.reset(seed=0)
+def _ale_groups_stepper(games: tuple[str, ...], num_envs: int, ale_kwargs: dict, actions: np.ndarray):
+    """The same per-game split as MultiAtariVectorEnv, driven straight through ale-py (no mtenvs code):
+    what the orchestration of one ale-py vector env per game costs by itself."""
+    groups = []
+    task_ids = grouped_task_ids(num_envs, len(games))
+    for task_id, game in enumerate(games):
+        (members,) = np.nonzero(task_ids == task_id)
+        if members.size:
+            env = AtariVectorEnv(rom_id(game), int(members.size), **ale_kwargs)
+            env.reset(seed=0)
+            groups.append((slice(int(members[0]), int(members[-1]) + 1), env))
     position = [0]
 
     def step() -> None:
-        envs.step(actions[position[0] % len(actions)])
+        step_actions = actions[position[0] % len(actions)]
         position[0] += 1
+        for members, env in groups:
+            env.send(step_actions[members])
+        for _, env in groups:
+            env.recv()
 
-    return step, envs.num_envs
+    return (step, num_envs), [env for _, env in groups]

@@ -198,19 +198,13 @@ class MultiAtariEnv(MultiTaskEnv):
     def __getstate__(self) -> dict[str, Any]:
         return {
             "kwargs": self._init_kwargs,
-            "np_random": self._np_random.bit_generator.state if self._np_random is not None else None,
-            "task_id": self.task_id,
-            "round_robin_next": self._round_robin_next,
+            **self._contract_state(),
             "games": {task_id: game.snapshot() for task_id, game in self._games.items()},
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state["kwargs"])
-        if state["np_random"] is not None:
-            self.np_random = np.random.Generator(np.random.PCG64())
-            self._np_random.bit_generator.state = state["np_random"]
-        self.task_id = state["task_id"]
-        self._round_robin_next = state["round_robin_next"]
+        self._restore_contract_state(state)
         for task_id, snapshot in state["games"].items():
             self._games[task_id] = AtariGame(self.task_names[task_id], seed=0, **self._game_kwargs)
             self._games[task_id].restore(snapshot)

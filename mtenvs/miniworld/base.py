@@ -532,17 +532,8 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
 
     def __getstate__(self) -> dict[str, Any]:
         """Constructor kwargs, RNG and task schedule state; the episode itself restarts with ``reset``."""
-        return {
-            "kwargs": self._init_kwargs,
-            "np_random": self._np_random.bit_generator.state if self._np_random is not None else None,
-            "task_id": self.task_id,
-            "round_robin_next": self._round_robin_next,
-        }
+        return {"kwargs": self._init_kwargs, **self._contract_state()}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state["kwargs"])
-        if state["np_random"] is not None:
-            self.np_random = np.random.Generator(np.random.PCG64())
-            self._np_random.bit_generator.state = state["np_random"]
-        self.task_id = state["task_id"]
-        self._round_robin_next = state["round_robin_next"]
+        self._restore_contract_state(state)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved
+from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved, vector_stepper
 
 DEFAULT_NUM_ENVS = 4096
 TARGET_STEPS_PER_SECOND = 10_000_000
@@ -33,11 +33,11 @@ def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> Be
     batched_torch = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", device="cpu")
     sync = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
     contenders = {
-        BATCHED: _stepper(batched, actions),
-        BATCHED_TORCH: _stepper(batched_torch, actions),
-        SYNC: _stepper(sync, actions),
+        BATCHED: vector_stepper(batched, actions),
+        BATCHED_TORCH: vector_stepper(batched_torch, actions),
+        SYNC: vector_stepper(sync, actions),
     }
-    rates = interleaved(contenders, seconds * len(contenders))
+    rates = interleaved(contenders, seconds)
     for envs in (batched, batched_torch, sync):
         envs.close()
     result = BenchResult(env_id, {"num_envs": num_envs, "observation": "onehot (default)"})
@@ -45,15 +45,3 @@ def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> Be
     result.ratios.append(Ratio(f"{BATCHED} steps/s / 10M", rates[BATCHED] / TARGET_STEPS_PER_SECOND, 1.0))
     result.ratios.append(Ratio("batched NumPy / SyncVectorEnv", rates[BATCHED] / rates[SYNC], TARGET_RATIO))
     return result
-
-
-def _stepper(envs, actions: np.ndarray):
-    """A step function cycling through pre-drawn actions (no sampling cost inside the timing)."""
-    envs.reset(seed=0)
-    position = [0]
-
-    def step() -> None:
-        envs.step(actions[position[0] % len(actions)])
-        position[0] += 1
-
-    return step, envs.num_envs

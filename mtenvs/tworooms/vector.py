@@ -25,7 +25,7 @@ from mtenvs.tworooms.layout import (
     NUM_ACTIONS,
     build_layout,
 )
-from mtenvs.vector import MultiTaskVectorEnv, check_task_assignment, with_task_obs
+from mtenvs.vector import MultiTaskVectorEnv, check_task_assignment, check_vector_seed, with_task_obs
 
 VECTORIZATIONS = ("batched", "sync", "async")
 
@@ -109,8 +109,7 @@ class TwoRoomsVectorEnv(VectorEnv):
                 f"Unknown reset option(s) {sorted(options)}; a TwoRooms vector env takes none "
                 "(tasks come from task_assignment)."
             )
-        if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
-            raise TypeError(f"seed must be an int (sub-env i gets seed + i) or None, got {seed!r}.")
+        check_vector_seed(seed)
         if seed is not None:
             self._batch.set_keys([key_from_seed(int(seed) + i) for i in range(self.num_envs)])
         elif not self._started:

@@ -155,8 +155,8 @@ def test_bad_vector_arguments():
         gym.make_vec("MultiAtari-v0", num_envs=4, vectorization="sync", num_threads=2)
     with pytest.raises(ValueError, match="valid: grouped, sampled"):
         gym.make_vec("MultiAtari-v0", num_envs=4, task_assignment="random")
-    with pytest.raises(ValueError, match="num_threads must be a positive int or None"):
-        gym.make_vec("MultiAtari-v0", num_envs=4, num_threads=0)
+    with pytest.raises(ValueError, match=r"num_threads must be an int >= 0 \(0 = one per core\)"):
+        gym.make_vec("MultiAtari-v0", num_envs=4, num_threads=-1)
     with pytest.raises(ValueError, match="valid: NextStep, SameStep"):
         gym.make_vec("MultiAtari-v0", num_envs=4, autoreset_mode="Disabled")
     envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2)
