@@ -28,6 +28,7 @@ the agent) and ``_task_step`` (reward after the agent moved), and set ``_init_kw
 
 from __future__ import annotations
 
+import abc
 import math
 from ctypes import POINTER, byref
 from typing import Any
@@ -163,7 +164,7 @@ class Door:
         self.entity.randomize(_PARAMS, None)
 
 
-class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
+class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
     """Base class of the mtenvs MiniWorld families (see the module docstring for what it provides).
 
     Subclass contract:
@@ -455,8 +456,9 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv):
     def _heading_radians(self) -> float:
         return self.heading * TURN_STEP_DEGREES * math.pi / 180
 
+    @abc.abstractmethod
     def _task_step(self, action: int) -> float:
-        raise NotImplementedError
+        """The task's reward for this step, after the agent has moved (subclasses define it)."""
 
     def _terminated(self) -> bool:
         return False
