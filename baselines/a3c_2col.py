@@ -41,6 +41,7 @@ from gymnasium.vector import AutoresetMode
 from torch.utils.tensorboard import SummaryWriter
 
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
+from mtenvs.provenance import run_provenance
 from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
 
 
@@ -364,7 +365,9 @@ def main(args: Args) -> None:
         )
     writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step if checkpoint else None)
     if not checkpoint:
-        table = "\n".join(f"|{key}|{value}|" for key, value in vars(args).items())
+        # Versions and emulator protocol go with the hyperparameters: scores only compare within one protocol.
+        record = {**vars(args), **run_provenance(envs), "torch_version": torch.__version__}
+        table = "\n".join(f"|{key}|{value}|" for key, value in record.items())
         writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
 
     def save_checkpoint() -> None:

@@ -46,6 +46,7 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
+from mtenvs.provenance import run_provenance
 from mtenvs.tworooms.layout import NUM_ACTIONS, TwoRoomsLayout
 from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
 
@@ -210,10 +211,6 @@ if __name__ == "__main__":
             mode="online" if os.environ.get("WANDB_API_KEY") else "offline",
         )
     writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text(
-        "hyperparameters",
-        "|param|value|\n|-|-|\n" + "\n".join(f"|{key}|{value}|" for key, value in vars(args).items()),
-    )
 
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -222,6 +219,9 @@ if __name__ == "__main__":
     rng = np.random.default_rng([args.seed, start_iteration])
 
     envs = make_envs(args, env_kwargs)
+    # Versions (and the emulator protocol, n/a here) go with the hyperparameters, for the report.
+    record = {**vars(args), **run_provenance(envs), "torch_version": torch.__version__}
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in record.items()))
     base = envs.unwrapped
     layout: TwoRoomsLayout = base.layout
     task_names, num_tasks = base.task_names, base.num_tasks

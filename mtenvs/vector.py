@@ -79,6 +79,7 @@ class MultiTaskVectorEnv(VectorEnv):
         probe = env_factory(**env_kwargs)
         self.task_names = tuple(probe.unwrapped.task_names)
         self.score_references = tuple(probe.unwrapped.score_references)
+        self.protocol = getattr(probe.unwrapped, "protocol", None)  # emulator envs name theirs (MultiAtari)
         probe.close()
         self.num_envs = num_envs
         self.task_assignment = task_assignment

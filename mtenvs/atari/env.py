@@ -10,6 +10,7 @@ from gymnasium import spaces
 from mtenvs.atari.game import AtariGame
 from mtenvs.atari.games import (
     NUM_ACTIONS,
+    describe_protocol,
     minimal_action_mask,
     resolve_games,
     resolve_preset,
@@ -134,6 +135,7 @@ class MultiAtariEnv(MultiTaskEnv):
             score_references=[score_reference(name) for name in names],
         )
         self.preset = preset
+        self.protocol = describe_protocol(preset, self.emulator_settings, frame_skip, noop_max)
         self.masked_action = masked_action
         self.render_mode = render_mode
         self._game_kwargs = {

@@ -124,6 +124,16 @@ def resolve_preset(preset: str) -> dict[str, float | int]:
     return dict(PRESETS[preset])
 
 
+def describe_protocol(preset: str, settings: dict[str, float | int], frame_skip: int, noop_max: int) -> str:
+    """One line naming the emulator protocol, for run records and reports (scores only compare within one)."""
+    starts = f"1-{noop_max} no-op starts" if noop_max else "no no-op starts"
+    return (
+        f"ALE {preset}: sticky actions {settings['repeat_action_probability']:g}, "
+        f"{settings['max_episode_frames']}-frame cap, frame skip {frame_skip} with max-pool, "
+        f"{starts}, game over ends episodes (not life loss)"
+    )
+
+
 @functools.cache
 def minimal_action_mask(game: str) -> np.ndarray:
     """int8 mask over the 18 full actions, 1 for the game's minimal action set (read from ALE)."""

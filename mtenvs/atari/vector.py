@@ -16,7 +16,14 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mtenvs.atari.env import MultiAtariEnv, check_atari_options, emulator_settings
-from mtenvs.atari.games import NUM_ACTIONS, minimal_action_mask, resolve_games, rom_id, score_reference
+from mtenvs.atari.games import (
+    NUM_ACTIONS,
+    describe_protocol,
+    minimal_action_mask,
+    resolve_games,
+    rom_id,
+    score_reference,
+)
 from mtenvs.core import ensure_json_kwargs, grouped_task_ids
 from mtenvs.vector import MultiTaskVectorEnv, check_task_assignment, check_vector_seed, with_task_obs
 
@@ -78,6 +85,8 @@ class MultiAtariVectorEnv(VectorEnv):
     ):
         check_atari_options(frame_skip, screen_size, stack_size, noop_max, masked_action)
         settings = emulator_settings(preset, repeat_action_probability, max_episode_frames)
+        self.emulator_settings = settings
+        self.protocol = describe_protocol(preset, settings, frame_skip, noop_max)
         self.task_names = resolve_games(games, suite)
         self.score_references = tuple(score_reference(name) for name in self.task_names)
         self.task_assignment = "grouped"

@@ -19,7 +19,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import mtenvs  # noqa: F401
+import mtenvs
+from mtenvs.report.runs import load_tensorboard_runs
 from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
 
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
@@ -87,6 +88,10 @@ def test_learns_on_two_rooms(script, tmp_path, monkeypatch, random_return):
     for loss in ("policy_loss", "value_loss", "entropy"):
         assert all(np.isfinite(v) for _, v in scalars(run_dir, f"losses/{loss}"))
     assert len(scalars(run_dir, "charts/episodic_return/goal_5_2")) > 0  # per-task returns are logged
+    # The report reads the run's versions and protocol back from its hyperparameters.
+    (run,), _ = load_tensorboard_runs(tmp_path / "runs")
+    assert run.hyperparameters["protocol"] == "n/a" and run.hyperparameters["mtenvs_version"] == mtenvs.__version__
+    assert run.hyperparameters["torch_version"] == torch.__version__
     if script in DISTRAL:
         # The distilled policy pi0 itself is evaluated (the paper's panel B1) and learns too.
         distilled_return = scalars(run_dir, "eval/distilled_return")[-1][1]
