@@ -177,7 +177,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
     * ``_task_step(action) -> float``: the reward after the agent moved; may move entities,
       respawn the agent, toggle doors.
     * optionally ``_task_info() -> dict`` (extra info entries) and ``_terminated() -> bool``
-      (default: episodes only end by truncation at ``max_episode_steps``).
+      (default: episodes only end by truncation after the task's ``episode_steps``).
     * for the scripted oracle (:mod:`mtenvs.miniworld.oracle`): a ``maze`` attribute,
       ``oracle_targets() -> list of positions`` and optionally ``oracle_avoid() -> set of edges``.
     """
@@ -186,13 +186,27 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
     action_names: tuple[str, ...] = ACTION_NAMES
     _init_kwargs: dict[str, Any]
 
-    def _init_miniworld(self, *, max_episode_steps: int, render_mode: str | None) -> None:
-        """Set up spaces, OpenGL resources and simulation parameters (call once from ``__init__``)."""
-        if not isinstance(max_episode_steps, int) or isinstance(max_episode_steps, bool) or max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be a positive int, got {max_episode_steps!r}.")
+    def _init_miniworld(self, *, episode_steps: int | list[int], render_mode: str | None) -> None:
+        """Set up spaces, OpenGL resources and simulation parameters (call once from ``__init__``,
+        after ``_init_tasks``).
+
+        ``episode_steps`` is one limit for every task, or a list with one limit per task
+        (DeepMind Lab's levels differ in length); the current task's limit is ``self.max_episode_steps``.
+        (It is not called ``max_episode_steps`` because ``gym.make`` takes that argument for itself
+        and wraps a ``TimeLimit`` instead of passing it on.)
+        """
+        limits = episode_steps if isinstance(episode_steps, list) else [episode_steps] * self.num_tasks
+        if len(limits) != self.num_tasks or not all(
+            isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1 for limit in limits
+        ):
+            raise ValueError(
+                "episode_steps must be a positive int or a list of one positive int per task "
+                f"({self.num_tasks}: {', '.join(self.task_names)}), got {episode_steps!r}."
+            )
+        self.episode_limits = tuple(limits)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"Unknown render_mode {render_mode!r}; valid: {self.metadata['render_modes']}.")
-        self.max_episode_steps = max_episode_steps
+        self.max_episode_steps = self.episode_limits[self.task_id]
         self.render_mode = render_mode
         self.action_space = spaces.Discrete(len(self.action_names))
         self.observation_space = spaces.Box(0, 255, (OBS_HEIGHT, OBS_WIDTH, 3), np.uint8)
@@ -408,6 +422,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         gym.Env.reset(self, seed=seed)  # not MiniWorldEnv.reset: worlds are built below
         self._choose_task(options)
+        self.max_episode_steps = self.episode_limits[self.task_id]
         self.step_count = 0
         self.agent = Agent()
         self.agent.randomize(self.params, None)

@@ -175,8 +175,9 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
     respawns are (away from the agent and out of its sight where the map allows).
 
     ## Episode End
-    Fixed length: truncated after ``max_episode_steps`` steps (900 = 60 s at 15 actions per
+    Fixed length: truncated after ``episode_steps`` steps (900 = 60 s at 15 actions per
     second). Never terminated.
+    ``episode_steps=[...]`` (one entry per task, in task order) gives each task its own limit.
 
     ## Info
     ``task_id``; this step: ``tag_fired``, ``tag_hit``, ``was_tagged``; this episode: ``tags``
@@ -184,7 +185,7 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
 
     ## Arguments
     ```python
-    gym.make("MultiLaserTag-v0", num_bots=None, bot_skill=None, tag_penalty=1.0, max_episode_steps=900,
+    gym.make("MultiLaserTag-v0", num_bots=None, bot_skill=None, tag_penalty=1.0, episode_steps=900,
              task_schedule="uniform", task=None, task_obs=False, render_mode=None)
     ```
     ``num_bots`` (1..4) and ``bot_skill`` (0..1) override every level's bot count and skills;
@@ -201,14 +202,14 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
         num_bots: int | None = None,
         bot_skill: float | None = None,
         tag_penalty: float = 1.0,
-        max_episode_steps: int = 900,
+        episode_steps: int | list[int] = 900,
         task_schedule: str = "uniform",
         task: int | str | None = None,
         render_mode: str | None = None,
     ):
         self._init_kwargs = {
             "num_bots": num_bots, "bot_skill": bot_skill, "tag_penalty": tag_penalty,
-            "max_episode_steps": max_episode_steps, "task_schedule": task_schedule, "task": task,
+            "episode_steps": episode_steps, "task_schedule": task_schedule, "task": task,
             "render_mode": render_mode,
         }  # fmt: skip
         ensure_json_kwargs(type(self).__name__, self._init_kwargs)
@@ -225,7 +226,7 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
         self.bot_skill_override = bot_skill
         self.tag_penalty = float(tag_penalty)
         self.bots: list[Bot] = []
-        self._init_miniworld(max_episode_steps=max_episode_steps, render_mode=render_mode)
+        self._init_miniworld(episode_steps=episode_steps, render_mode=render_mode)
 
     @property
     def level(self) -> LaserTagLevel:

@@ -87,15 +87,16 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
     Reaching the goal respawns the agent the same way (same episode, same goal, same maze).
 
     ## Episode End
-    Fixed length: truncated after ``max_episode_steps`` steps (900 = DeepMind Lab's 60 s at 15
+    Fixed length: truncated after ``episode_steps`` steps (900 = DeepMind Lab's 60 s at 15
     actions per second). Never terminated.
+    ``episode_steps=[...]`` (one entry per task, in task order) gives each task its own limit.
 
     ## Info
     ``task_id``, ``goal_reached`` (this step), ``goals_reached`` and ``rewards_left`` (this episode).
 
     ## Arguments
     ```python
-    gym.make("MultiMaze-v0", maze_size=7, num_rewards=8, layout_seed=0, max_episode_steps=900,
+    gym.make("MultiMaze-v0", maze_size=7, num_rewards=8, layout_seed=0, episode_steps=900,
              task_schedule="uniform", task=None, task_obs=False, render_mode=None)
     ```
     ``render_mode="rgb_array"`` renders the first-person view beside a top-down map.
@@ -109,14 +110,14 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
         maze_size: int = 7,
         num_rewards: int = 8,
         layout_seed: int = 0,
-        max_episode_steps: int = 900,
+        episode_steps: int | list[int] = 900,
         task_schedule: str = "uniform",
         task: int | str | None = None,
         render_mode: str | None = None,
     ):
         self._init_kwargs = {
             "maze_size": maze_size, "num_rewards": num_rewards, "layout_seed": layout_seed,
-            "max_episode_steps": max_episode_steps, "task_schedule": task_schedule, "task": task,
+            "episode_steps": episode_steps, "task_schedule": task_schedule, "task": task,
             "render_mode": render_mode,
         }  # fmt: skip
         ensure_json_kwargs(type(self).__name__, self._init_kwargs)
@@ -138,7 +139,7 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
             for task_id in range(NUM_MAZE_TASKS)
         ]
         self._goal_cells = [layout.bypassable_cells() for layout in self.layouts]
-        self._init_miniworld(max_episode_steps=max_episode_steps, render_mode=render_mode)
+        self._init_miniworld(episode_steps=episode_steps, render_mode=render_mode)
 
     @property
     def maze(self) -> GridMaze:

@@ -71,7 +71,8 @@ class MultiNavEnv(MultiTaskMiniWorldEnv):
     multiple of 30°.
 
     ## Episode End
-    Fixed length: truncated after ``max_episode_steps`` steps. Never terminated.
+    Fixed length: truncated after ``episode_steps`` steps. Never terminated.
+    ``episode_steps=[...]`` (one entry per task, in task order) gives each task its own limit.
 
     ## Info
     ``task_id``, ``score_events`` (objects collected / delivered or goals found this episode),
@@ -80,7 +81,7 @@ class MultiNavEnv(MultiTaskMiniWorldEnv):
     ## Arguments
     ```python
     gym.make("MultiNav-v0", maze_size=5, num_objects=6, door_period=20, door_close_prob=0.4,
-             max_episode_steps=900, task_schedule="uniform", task=None, task_obs=False,
+             episode_steps=900, task_schedule="uniform", task=None, task_obs=False,
              render_mode=None)
     ```
 
@@ -94,14 +95,14 @@ class MultiNavEnv(MultiTaskMiniWorldEnv):
         num_objects: int = 6,
         door_period: int = 20,
         door_close_prob: float = 0.4,
-        max_episode_steps: int = 900,
+        episode_steps: int | list[int] = 900,
         task_schedule: str = "uniform",
         task: int | str | None = None,
         render_mode: str | None = None,
     ):
         self._init_kwargs = {
             "maze_size": maze_size, "num_objects": num_objects, "door_period": door_period,
-            "door_close_prob": door_close_prob, "max_episode_steps": max_episode_steps,
+            "door_close_prob": door_close_prob, "episode_steps": episode_steps,
             "task_schedule": task_schedule, "task": task, "render_mode": render_mode,
         }  # fmt: skip
         ensure_json_kwargs(type(self).__name__, self._init_kwargs)
@@ -117,7 +118,7 @@ class MultiNavEnv(MultiTaskMiniWorldEnv):
         self.num_objects = num_objects
         self.door_period = door_period
         self.door_close_prob = float(door_close_prob)
-        self._init_miniworld(max_episode_steps=max_episode_steps, render_mode=render_mode)
+        self._init_miniworld(episode_steps=episode_steps, render_mode=render_mode)
 
     @property
     def task_name(self) -> str:

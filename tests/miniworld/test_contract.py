@@ -15,8 +15,8 @@ from mtenvs.miniworld import PlacementError
 
 # Small mazes and short episodes keep rendering under llvmpipe cheap.
 SMALL = {
-    "MultiMaze-v0": {"maze_size": 3, "max_episode_steps": 20},
-    "MultiNav-v0": {"maze_size": 3, "max_episode_steps": 20},
+    "MultiMaze-v0": {"maze_size": 3, "episode_steps": 20},
+    "MultiNav-v0": {"maze_size": 3, "episode_steps": 20},
 }
 IDS = list(SMALL)
 
@@ -130,13 +130,22 @@ def test_step_before_reset_raises(env_id):
         ("MultiNav-v0", {"num_objects": 0}, "num_objects"),
         ("MultiNav-v0", {"door_close_prob": 1.5}, "door_close_prob"),
         ("MultiNav-v0", {"door_period": 0}, "door_period"),
-        ("MultiMaze-v0", {"max_episode_steps": 0}, "max_episode_steps"),
+        ("MultiMaze-v0", {"episode_steps": 0}, "episode_steps"),
+        ("MultiNav-v0", {"episode_steps": [5, 6]}, r"one positive int per task \(4: collect, carry_back"),
         ("MultiMaze-v0", {"render_mode": "human"}, "Unknown render_mode"),
     ],
 )
 def test_bad_arguments(env_id, kwargs, match):
     with pytest.raises(ValueError, match=match):
         gym.make(env_id, **kwargs)
+
+
+def test_per_task_episode_limits():
+    env = gym.make("MultiNav-v0", episode_steps=[3, 4, 5, 6]).unwrapped
+    for task, limit in enumerate((3, 4, 5, 6)):
+        env.reset(seed=task, options={"task": task})
+        truncated = [env.step(2)[3] for _ in range(limit)]
+        assert truncated == [False] * (limit - 1) + [True]
 
 
 def test_impossible_placement_raises_instead_of_looping():

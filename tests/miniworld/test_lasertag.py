@@ -153,7 +153,7 @@ def test_vector_env_groups_levels_and_task_obs():
         ({"bot_skill": 1.5}, "out of range"),
         ({"bot_skill": "expert"}, "bot_skill"),
         ({"tag_penalty": -1}, "tag_penalty"),
-        ({"max_episode_steps": 0}, "max_episode_steps"),
+        ({"episode_steps": 0}, "episode_steps"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, message):

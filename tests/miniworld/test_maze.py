@@ -9,7 +9,7 @@ from mtenvs.miniworld.maze import GOAL_VALUE, REWARD_VALUE, TOUCH_MARGIN
 
 
 def make(**kwargs) -> MultiMazeEnv:
-    return MultiMazeEnv(**{"maze_size": 4, "max_episode_steps": 50, **kwargs})
+    return MultiMazeEnv(**{"maze_size": 4, "episode_steps": 50, **kwargs})
 
 
 def test_layouts_are_fixed_per_task_and_differ_between_tasks():
@@ -60,7 +60,7 @@ def test_goal_pays_and_respawns_the_agent_away_from_it_in_the_same_episode():
 
 
 def test_fixed_episode_length():
-    env = make(max_episode_steps=7)
+    env = make(episode_steps=7)
     env.reset(seed=0)
     ends = [env.step(2)[2:4] for _ in range(7)]
     assert ends == [(False, False)] * 6 + [(False, True)]

@@ -9,7 +9,7 @@ from mtenvs.miniworld.maze import TOUCH_MARGIN
 
 
 def make(task: str, **kwargs) -> MultiNavEnv:
-    return MultiNavEnv(**{"maze_size": 3, "max_episode_steps": 200, "task_schedule": "fixed", "task": task, **kwargs})
+    return MultiNavEnv(**{"maze_size": 3, "episode_steps": 200, "task_schedule": "fixed", "task": task, **kwargs})
 
 
 def touch(env: MultiNavEnv, ent) -> None:

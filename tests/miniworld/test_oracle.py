@@ -23,7 +23,7 @@ def run(env, seed: int, task: int, policy) -> tuple[float, dict]:
 
 @pytest.mark.parametrize("task", range(8))
 def test_oracle_collects_every_reward_and_reaches_the_goal_in_every_maze(task):
-    env = MultiMazeEnv(maze_size=3, num_rewards=4, max_episode_steps=150)
+    env = MultiMazeEnv(maze_size=3, num_rewards=4, episode_steps=150)
     oracle_return, info = run(env, seed=task, task=task, policy="oracle")
     assert info["rewards_left"] == 0 and info["goals_reached"] >= 2
     assert oracle_return == 4 + 10 * info["goals_reached"]
@@ -37,7 +37,7 @@ def test_oracle_collects_every_reward_and_reaches_the_goal_in_every_maze(task):
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_oracle_solves_every_navigation_task(task, min_events, seed):
-    env = MultiNavEnv(maze_size=3, num_objects=3, max_episode_steps=250, door_period=10)
+    env = MultiNavEnv(maze_size=3, num_objects=3, episode_steps=250, door_period=10)
     task_id = env.task_index(task)
     oracle_return, info = run(env, seed=seed, task=task_id, policy="oracle")
     assert info["score_events"] >= min_events  # collect: more than one full set, so the level refilled
