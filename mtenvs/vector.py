@@ -39,6 +39,22 @@ def check_vector_seed(seed: object) -> None:
         raise TypeError(f"seed must be an int (sub-env i gets seed + i) or None, got {seed!r}.")
 
 
+def check_batched_actions(actions: Any, num_envs: int, num_actions: int, space: str = "") -> np.ndarray:
+    """One integer action per sub-env, each in ``0..num_actions - 1``; ``ValueError`` saying what is wrong.
+
+    ``space`` names the action space in the message (e.g. ``"the union action space"``).
+    """
+    actions = np.asarray(actions)
+    if actions.shape != (num_envs,) or not np.issubdtype(actions.dtype, np.integer):
+        raise ValueError(
+            f"actions must be an integer array of shape ({num_envs},), got shape {actions.shape} dtype {actions.dtype}."
+        )
+    if actions.min() < 0 or actions.max() >= num_actions:
+        where = f"{space} " if space else ""
+        raise ValueError(f"Actions must lie in {where}0..{num_actions - 1}, got {actions}.")
+    return actions
+
+
 class MultiTaskVectorEnv(VectorEnv):
     """Grouped or sampled task assignment over copies of a single mtenvs env.
 

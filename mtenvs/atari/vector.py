@@ -25,7 +25,13 @@ from mtenvs.atari.games import (
     score_reference,
 )
 from mtenvs.core import ensure_json_kwargs, grouped_task_ids
-from mtenvs.vector import MultiTaskVectorEnv, check_task_assignment, check_vector_seed, with_task_obs
+from mtenvs.vector import (
+    MultiTaskVectorEnv,
+    check_batched_actions,
+    check_task_assignment,
+    check_vector_seed,
+    with_task_obs,
+)
 
 
 def ale_vector_kwargs(
@@ -165,15 +171,7 @@ class MultiAtariVectorEnv(VectorEnv):
         return obs, rewards, terminations, truncations, self._merge_infos([r[4] for r in results])
 
     def _check_actions(self, actions: Any) -> np.ndarray:
-        actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(
-                f"actions must be an integer array of shape ({self.num_envs},), got "
-                f"shape {actions.shape} dtype {actions.dtype}."
-            )
-        if actions.min() < 0 or actions.max() >= NUM_ACTIONS:
-            raise ValueError(f"Actions must lie in the union action space 0..{NUM_ACTIONS - 1}, got {actions}.")
-        actions = actions.astype(np.int32)
+        actions = check_batched_actions(actions, self.num_envs, NUM_ACTIONS, "the union action space").astype(np.int32)
         if self.masked_action != "emulate":
             valid = self._env_masks[np.arange(self.num_envs), actions].astype(bool)
             if not valid.all():

@@ -25,7 +25,13 @@ from mtenvs.tworooms.layout import (
     NUM_ACTIONS,
     build_layout,
 )
-from mtenvs.vector import MultiTaskVectorEnv, check_task_assignment, check_vector_seed, with_task_obs
+from mtenvs.vector import (
+    MultiTaskVectorEnv,
+    check_batched_actions,
+    check_task_assignment,
+    check_vector_seed,
+    with_task_obs,
+)
 
 VECTORIZATIONS = ("batched", "sync", "async")
 
@@ -142,17 +148,8 @@ class TwoRoomsVectorEnv(VectorEnv):
         return self._check_numpy_actions(actions)
 
     def _check_numpy_actions(self, actions: Any) -> np.ndarray:
-        actions = np.asarray(actions)
-        if actions.shape != (self.num_envs,) or not np.issubdtype(actions.dtype, np.integer):
-            raise ValueError(
-                f"actions must be an integer array of shape ({self.num_envs},), got "
-                f"shape {actions.shape} dtype {actions.dtype}."
-            )
-        if actions.min() < 0 or actions.max() >= NUM_ACTIONS:
-            raise ValueError(
-                f"Actions must lie in 0..{NUM_ACTIONS - 1} (0 up, 1 right, 2 down, 3 left), got {actions}."
-            )
-        return actions.astype(np.int64)
+        space = "the action space (0 up, 1 right, 2 down, 3 left)"
+        return check_batched_actions(actions, self.num_envs, NUM_ACTIONS, space).astype(np.int64)
 
     def _infos(self) -> dict[str, Any]:
         task = self._batch.task
