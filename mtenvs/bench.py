@@ -84,6 +84,21 @@ def vector_stepper(envs: Any, actions: np.ndarray) -> tuple[Callable[[], None], 
     return step, envs.num_envs
 
 
+def single_stepper(env: Any, actions: np.ndarray) -> tuple[Callable[[], None], int]:
+    """Reset a single ``env`` and return a step function cycling through pre-drawn ``actions`` that
+    resets the env whenever an episode ends (one env step per call)."""
+    env.reset(seed=0)
+    position = [0]
+
+    def step() -> None:
+        _, _, terminated, truncated, _ = env.step(int(actions[position[0] % len(actions)]))
+        position[0] += 1
+        if terminated or truncated:
+            env.reset()
+
+    return step, 1
+
+
 def interleaved(
     contenders: dict[str, tuple[Callable[[], None], int]], seconds: float, rounds: int = 5
 ) -> dict[str, float]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved
+from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved, single_stepper, vector_stepper
 
 REFERENCE_ID = "MiniWorld-Maze-v0"
 SINGLE_TARGET = 1.0
@@ -27,11 +27,12 @@ def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> Be
     reference = gym.make(REFERENCE_ID)
     ours = gym.make(env_id)
     vector = gym.make_vec(env_id, num_envs=num_envs, vectorization="async", task_assignment="sampled")
+    draws = np.random.default_rng(0)
     labels = (f"MiniWorld {REFERENCE_ID}", f"mtenvs {env_id} single", f"mtenvs {env_id} async x{num_envs}")
     contenders = {
-        labels[0]: _single_stepper(reference),
-        labels[1]: _single_stepper(ours),
-        labels[2]: _vector_stepper(vector),
+        labels[0]: single_stepper(reference, draws.integers(0, reference.action_space.n, 4096)),
+        labels[1]: single_stepper(ours, draws.integers(0, ours.action_space.n, 4096)),
+        labels[2]: vector_stepper(vector, draws.integers(0, vector.single_action_space.n, (4096, num_envs))),
     }
     rates = interleaved(contenders, seconds)
     for env in (reference, ours, vector):
@@ -42,31 +43,3 @@ def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> Be
     result.ratios.append(Ratio(f"single / {REFERENCE_ID}", rates[labels[1]] / rates[labels[0]], SINGLE_TARGET))
     result.ratios.append(Ratio(f"async x{num_envs} / single", rates[labels[2]] / rates[labels[1]], ASYNC_TARGET))
     return result
-
-
-def _single_stepper(env: gym.Env):
-    """Random actions (drawn up front), resetting when an episode ends."""
-    env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, env.action_space.n, size=4096)
-    position = [0]
-
-    def step() -> None:
-        _, _, terminated, truncated, _ = env.step(int(actions[position[0] % len(actions)]))
-        position[0] += 1
-        if terminated or truncated:
-            env.reset()
-
-    return step, 1
-
-
-def _vector_stepper(envs):
-    """Random actions for every sub-env (autoreset is the vector env's own)."""
-    envs.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, envs.single_action_space.n, size=(4096, envs.num_envs))
-    position = [0]
-
-    def step() -> None:
-        envs.step(actions[position[0] % len(actions)])
-        position[0] += 1
-
-    return step, envs.num_envs
