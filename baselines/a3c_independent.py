@@ -18,7 +18,7 @@ How this differs from the paper (documented in docs/a3c_baselines.md):
   32 asynchronous A3C workers per task, each applying its own gradients.
 * TwoRooms uses an MLP torso; pixel envs use the paper's CNN + LSTM column.
 * The learning rate and entropy cost are chosen for TwoRooms on a CPU budget; the paper's grids
-  are unverified (REFERENCE.md).
+  are unverified (docs/references.md).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ How this differs from the paper (documented in docs/distral.md):
   32 asynchronous A3C workers per task, each applying its own gradients.
 * TwoRooms uses an MLP torso; pixel envs use the paper's CNN + LSTM column.
 * beta, the learning rate and the MLP width are chosen for TwoRooms on a CPU budget; the paper's
-  beta grid {3e3, 1e3, 3e4} and learning rates {2e-4, 4e-4, 8e-4} are unverified (REFERENCE.md).
+  beta grid {3e3, 1e3, 3e4} and learning rates {2e-4, 4e-4, 8e-4} are unverified (docs/references.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every task i has a table Q_i(s, a); the tasks share a distilled policy pi0(a|s). With pi0 fixed,
 each task maximises the return of the regularised reward R_i + (alpha/beta) log pi0 - (1/beta) log pi_i
-by soft Q learning with pi0^alpha as the prior (REFERENCE.md, "Distral equations"):
+by soft Q learning with pi0^alpha as the prior (docs/references.md, "Distral equations"):
 
     V_i(s)      = (1/beta) log sum_a pi0(a|s)^alpha exp(beta Q_i(s, a))
     pi_i(a|s)   = pi0(a|s)^alpha exp(beta (Q_i(s, a) - V_i(s)))
@@ -32,7 +32,7 @@ the table index (free cell, previous action), 5 x 55 = 275 states on the default
 previous reward is left out of the index: under the default rewards (1 at the goal, which ends
 the episode, 0 elsewhere) it is 0 in every state an agent acts in, so it carries no information.
 
-Hyperparameters: gamma = 0.95 and lr = 0.1 as REFERENCE.md lists (unverified); Q starts at 0.
+Hyperparameters: gamma = 0.95 and lr = 0.1 as docs/references.md lists (unverified); Q starts at 0.
 beta = 100 instead of the paper's 5 (unverified): with a reward of 1 at the goal, Q differences
 between actions are about gamma^d (1 - gamma) < 0.05, so at beta = 5 every soft policy stays
 almost uniform (beta * dQ < 0.25) and neither learner gets far; at beta = 100 soft Q learning
@@ -44,7 +44,7 @@ solving the policy's Bellman equation on the known map, and reported normalised 
 (shortest-path) value: `eval/normalized_return` (1 = optimal). The baseline without distillation
 (pi0 fixed uniform) is baselines/soft_q_tabular.py.
 
-CleanRL conventions (SPEC section 4) except `--cuda`: the learner is a few NumPy tables stepped by the
+CleanRL conventions (docs/baselines.md) except `--cuda`: the learner is a few NumPy tables stepped by the
 batched NumPy env, so there is nothing to put on a GPU (the flag would do nothing).
 """
 
@@ -105,9 +105,9 @@ class Args:
     alpha: float = 1.0
     """alpha = c_KL / (c_KL + c_ent): 1 = KL only (the paper's grid-world setting)"""
     gamma: float = 0.95
-    """discount factor (REFERENCE.md, unverified)"""
+    """discount factor (docs/references.md, unverified)"""
     learning_rate: float = 0.1
-    """soft Q learning rate (REFERENCE.md, unverified)"""
+    """soft Q learning rate (docs/references.md, unverified)"""
     distill_decay: float = 1.0
     """per-iteration decay of the distillation data (1 = fit pi0 to every rollout so far)"""
     eval_interval: int = 25

@@ -6,7 +6,7 @@ soft Q learning, data collection, hyperparameters and evaluation, with the prior
 instead of distilled, so the two differ only in what the tasks share (here: nothing).
 
 Every task i has a table Q_i(s, a), learned with the KL-to-uniform regularised reward
-R_i - (1/beta) log(|A| pi_i) (REFERENCE.md's Distral equations with pi0 = uniform, alpha = 1):
+R_i - (1/beta) log(|A| pi_i) (the Distral equations of docs/references.md with pi0 = uniform, alpha = 1):
 
     V_i(s)      = (1/beta) log (1/|A|) sum_a exp(beta Q_i(s, a))
     pi_i(a|s)   = exp(beta (Q_i(s, a) - V_i(s))) / |A|
@@ -27,7 +27,7 @@ Learning curve: every `eval_interval` iterations, the exact expected discounted 
 task policy from the uniform start, normalised by the optimal (shortest-path) value:
 `eval/normalized_return` (1 = optimal).
 
-CleanRL conventions (SPEC section 4) except `--cuda`: the learner is a few NumPy tables stepped by the
+CleanRL conventions (docs/baselines.md) except `--cuda`: the learner is a few NumPy tables stepped by the
 batched NumPy env, so there is nothing to put on a GPU (the flag would do nothing).
 """
 
@@ -86,9 +86,9 @@ class Args:
     beta: float = 100.0
     """inverse temperature of the soft Q learning (paper: 5, unverified; see the module docstring)"""
     gamma: float = 0.95
-    """discount factor (REFERENCE.md, unverified)"""
+    """discount factor (docs/references.md, unverified)"""
     learning_rate: float = 0.1
-    """soft Q learning rate (REFERENCE.md, unverified)"""
+    """soft Q learning rate (docs/references.md, unverified)"""
     eval_interval: int = 25
     """compute the exact expected return of every task policy every this many iterations"""
     eval_episodes: int = 20

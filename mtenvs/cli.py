@@ -1,4 +1,4 @@
-"""The ``mtenvs`` command line: ``list``, ``bench ID``, ``render ID``, ``benchmark``, ``report RUNS_DIR``."""
+"""The ``mtenvs`` command line: ``list``, ``throughput ID``, ``render ID``, ``benchmark``, ``report RUNS_DIR``."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from mtenvs.bench import bench
+def _cmd_throughput(args: argparse.Namespace) -> int:
+    from mtenvs.throughput import measure
 
-    result = bench(args.env_id, num_envs=args.num_envs, seconds=args.seconds)
+    result = measure(args.env_id, num_envs=args.num_envs, seconds=args.seconds)
     print(result.format())
     return 0
 
@@ -55,11 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("filter", nargs="?", default="", help="only ids containing this text")
     p.set_defaults(func=_cmd_list)
 
-    p = sub.add_parser("bench", help="steps/s of an env beside its raw simulator reference, and the ratio")
+    p = sub.add_parser("throughput", help="steps/s of an env beside its raw simulator reference, and the ratio")
     p.add_argument("env_id")
     p.add_argument("--num-envs", type=int, default=None, help="sub-envs (default: the family's own)")
     p.add_argument("--seconds", type=float, default=10.0, help="timing budget per contender")
-    p.set_defaults(func=_cmd_bench)
+    p.set_defaults(func=_cmd_throughput)
 
     p = sub.add_parser("render", help="a GIF and a PNG strip per task from a random rollout")
     p.add_argument("env_id")

@@ -1,4 +1,4 @@
-"""The multi-task environment contract shared by every mtenvs family (SPEC section 2).
+"""The multi-task environment contract shared by every mtenvs family (docs/contract.md).
 
 Every mtenvs environment subclasses :class:`MultiTaskEnv`, which owns the task bookkeeping:
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-# MultiAtari suites: registered id suffix -> suite name in mtenvs.atari.games.SUITES.
+# MultiAtari suites: registered id suffix -> suite name in mtenvs.atari.suites.SUITES.
 ATARI_SUITE_IDS = {
     "PRL": "prl",
     "PongBreakout": "pong_breakout",

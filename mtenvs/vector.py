@@ -1,4 +1,4 @@
-"""Vectorised multi-task envs: grouped and sampled task assignment (SPEC section 2).
+"""Vectorised multi-task envs: grouped and sampled task assignment (docs/contract.md).
 
 * **grouped** — sub-env ``i`` is pinned to task ``i * num_tasks // num_envs`` for the whole run
   (the per-task worker groups of Distral and multi-task A3C);

@@ -1,4 +1,4 @@
-"""The mtenvs command line: list, bench and render on MultiAtari ids."""
+"""The mtenvs command line: list, throughput and render on MultiAtari ids."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def test_list_prints_ids_tasks_and_spaces(capsys):
     assert "Box(0, 255, (4, 84, 84), uint8)" in out and "Discrete(18)" in out
 
 
-def test_bench_prints_both_rates_and_their_ratio(capsys):
-    assert main(["bench", "MultiAtari-PongBreakout-v0", "--num-envs", "4", "--seconds", "0.5"]) == 0
+def test_throughput_prints_both_rates_and_their_ratio(capsys):
+    assert main(["throughput", "MultiAtari-PongBreakout-v0", "--num-envs", "4", "--seconds", "0.5"]) == 0
     out = capsys.readouterr().out
     rates = {
         label.strip(): float(rate.replace(",", ""))
@@ -52,7 +52,7 @@ def test_render_writes_a_gif_per_task_and_an_overview(tmp_path, capsys):
 
 
 def test_errors_are_reported_not_raised(capsys):
-    assert main(["bench", "NoSuchEnv-v0"]) == 2
+    assert main(["throughput", "NoSuchEnv-v0"]) == 2
     assert "No benchmark for 'NoSuchEnv-v0'" in capsys.readouterr().err
     assert main(["render", "MultiAtari-v7"]) == 2
     assert "mtenvs render: error:" in capsys.readouterr().err

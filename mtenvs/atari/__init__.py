@@ -7,7 +7,7 @@ from typing import Any
 import gymnasium as gym
 
 from mtenvs.atari.env import MultiAtariEnv
-from mtenvs.atari.games import PRESETS, REFERENCE_SCORES, SUITES
+from mtenvs.atari.suites import PRESETS, REFERENCE_SCORES, SUITES
 from mtenvs.atari.vector import MultiAtariVectorEnv, make_multi_atari_vec
 from mtenvs.wrappers import TaskObservation
 

@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mtenvs.atari.game import AtariGame
-from mtenvs.atari.games import (
+from mtenvs.atari.suites import (
     NUM_ACTIONS,
     describe_protocol,
     minimal_action_mask,
@@ -46,7 +46,7 @@ class MultiAtariEnv(MultiTaskEnv):
     ## Tasks
     One task per game, in the order given (``task_names`` are CamelCase ALE names such as
     ``"SpaceInvaders"``). Pick them with ``games=[...]`` (any ALE game) or ``suite=`` (a seed
-    paper's suite, see ``mtenvs.atari.games.SUITES``); the default is Actor-Mimic's 8 games.
+    paper's suite, see ``mtenvs.atari.suites.SUITES``); the default is Actor-Mimic's 8 games.
 
     ## Action Space
     ``Discrete(18)``: ALE's full action set (0 NOOP, 1 FIRE, 2 UP, 3 RIGHT, 4 LEFT, 5 DOWN, 6-9

@@ -14,7 +14,7 @@ import ale_py
 import cv2
 import numpy as np
 
-from mtenvs.atari.games import NUM_ACTIONS, rom_id
+from mtenvs.atari.suites import NUM_ACTIONS, rom_id
 
 _ACTIONS = [ale_py.Action(index) for index in range(NUM_ACTIONS)]
 _NOOP = _ACTIONS[0]

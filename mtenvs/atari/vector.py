@@ -16,7 +16,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from mtenvs.atari.env import MultiAtariEnv, check_atari_options, emulator_settings
-from mtenvs.atari.games import (
+from mtenvs.atari.suites import (
     NUM_ACTIONS,
     describe_protocol,
     minimal_action_mask,
@@ -39,7 +39,7 @@ def ale_vector_kwargs(
 ) -> dict[str, Any]:
     """AtariVectorEnv arguments giving the same preprocessing as :class:`MultiAtariEnv`.
 
-    Used by the vector env and by ``mtenvs bench`` for its raw ale-py reference, so the two are
+    Used by the vector env and by ``mtenvs throughput`` for its raw ale-py reference, so the two are
     always measured with identical settings.
     """
     return {

@@ -22,7 +22,7 @@ from mtenvs.report.stats import (
 )
 
 ALL_TASKS = "all tasks"
-# Hyperparameter names a run may log its emulator protocol under (MultiAtari presets, SPEC 3.1).
+# Hyperparameter names a run may log its emulator protocol under (MultiAtari presets, docs/multi_atari.md).
 PROTOCOL_KEYS = ("preset", "protocol", "ale_protocol", "repeat_action_probability", "sticky_actions")
 
 

@@ -1,5 +1,5 @@
 """Reading runs: TensorBoard event files under ``runs/{env_id}__{exp_name}__{seed}__{unix_time}/``
-(SPEC section 4), and the same runs from W&B's public API when asked.
+(the baselines' run names, docs/baselines.md), and the same runs from W&B's public API when asked.
 
 Nothing here raises on a bad run: every run, file or metric that cannot be used is recorded as a
 :class:`Skipped` entry with the reason, so the report can render what it can and say what it left out.
@@ -76,7 +76,7 @@ class Run:
 
     @property
     def env_steps(self) -> float:
-        """The largest step any metric was logged at (steps are env steps by SPEC section 4)."""
+        """The largest step any metric was logged at (steps are env steps, docs/baselines.md)."""
         steps = [s.steps.max() for s in self.scalars.values() if len(s)]
         return float(max(steps)) if steps else float("nan")
 
@@ -211,7 +211,7 @@ def load_wandb_runs(project_path: str, api: object | None = None) -> tuple[list[
     for wandb_run in listed:
         match = RUN_NAME.match(wandb_run.name or "")
         if match is None:
-            skipped.append(Skipped(f"wandb:{project_path}/{wandb_run.id}", "run name is not a SPEC run name"))
+            skipped.append(Skipped(f"wandb:{project_path}/{wandb_run.id}", "run name is not a baseline run name"))
             continue
         run = Run(
             name=wandb_run.name,

@@ -12,7 +12,7 @@ from ale_py.env import AtariEnv
 from gymnasium.utils.env_checker import check_env
 
 import mtenvs
-from mtenvs.atari.games import REFERENCE_SCORES, SUITES, rom_id
+from mtenvs.atari.suites import REFERENCE_SCORES, SUITES, rom_id
 from mtenvs.registration import ATARI_SUITE_IDS
 
 ATARI_IDS = ["MultiAtari-v0"] + [f"MultiAtari-{suffix}-v0" for suffix in ATARI_SUITE_IDS]
@@ -194,7 +194,7 @@ def test_random_policy_scores_near_pongs_random_reference():
         *_, infos = envs.step(rng.choice([0, 1, 3, 4, 11, 12], size=4))
         if "episode" in infos:
             returns += infos["episode"]["r"][infos["_episode"]].tolist()
-    assert -21.0 <= np.mean(returns) <= -19.5  # REFERENCE.md: random Pong is -20.7
+    assert -21.0 <= np.mean(returns) <= -19.5  # docs/references.md: random Pong is -20.7
     assert np.all(np.isfinite(returns))
 
 

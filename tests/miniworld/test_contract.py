@@ -1,4 +1,4 @@
-"""MultiMaze-v0 and MultiNav-v0 against the Gymnasium checks of SPEC section 2, and bad input."""
+"""MultiMaze-v0 and MultiNav-v0 against the Gymnasium checks of the contract (docs/contract.md), and bad input."""
 
 from __future__ import annotations
 

@@ -161,10 +161,10 @@ def test_batched_render_gives_a_frame_per_env():
     assert len(frames) == 3 and all(f.shape == frames[0].shape and f.dtype == np.uint8 for f in frames)
 
 
-def test_bench_reports_batched_sync_and_their_ratio():
-    from mtenvs.bench import bench
+def test_throughput_reports_batched_sync_and_their_ratio():
+    from mtenvs.throughput import measure
 
-    result = bench("TwoRooms-v0", num_envs=32, seconds=0.05)
+    result = measure("TwoRooms-v0", num_envs=32, seconds=0.05)
     rates = {m.label: m.steps_per_second for m in result.measurements}
     assert len(rates) == 3 and all(rate > 0 for rate in rates.values())
     ratio = next(r for r in result.ratios if "SyncVectorEnv" in r.label)

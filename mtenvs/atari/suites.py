@@ -36,7 +36,7 @@ REFERENCE_SCORES: dict[str, tuple[float, float]] = {
     "yars_revenge": (3092.9, 54576.9), "zaxxon": (32.5, 9173.3),
 }  # fmt: skip
 
-# The seed papers' game suites (REFERENCE.md), each also a registered id MultiAtari-<Id>-v0.
+# The seed papers' game suites (docs/references.md), each also a registered id MultiAtari-<Id>-v0.
 SUITES: dict[str, tuple[str, ...]] = {
     # Predictive RL (Mujika 2016).
     "prl": ("Breakout", "Pong", "DemonAttack"),

@@ -1,4 +1,4 @@
-"""``mtenvs bench MultiMaze-v0 | MultiNav-v0``: steps/s beside MiniWorld's own ``MiniWorld-Maze-v0``.
+"""``mtenvs throughput MultiMaze-v0 | MultiNav-v0``: steps/s beside MiniWorld's own ``MiniWorld-Maze-v0``.
 
 Three contenders are timed in the same run, interleaved: MiniWorld's ``MiniWorld-Maze-v0`` (the
 reference, same 80x60 observation), one of our envs, and ``gym.make_vec(env_id, num_envs)`` with
@@ -12,14 +12,14 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved, single_stepper, vector_stepper
+from mtenvs.throughput import Measurement, Ratio, ThroughputResult, interleaved, single_stepper, vector_stepper
 
 REFERENCE_ID = "MiniWorld-Maze-v0"
 SINGLE_TARGET = 1.0
 ASYNC_TARGET = 1.5
 
 
-def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> BenchResult:
+def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> ThroughputResult:
     """Steps/s of MiniWorld-Maze-v0, one ``env_id`` env and an async vector env of ``num_envs`` (2)."""
     num_envs = num_envs or 2
     if num_envs < 2:
@@ -38,7 +38,7 @@ def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> Be
     for env in (reference, ours, vector):
         env.close()
     obs_shape = ours.observation_space.shape
-    result = BenchResult(env_id, {"obs": f"{obs_shape[1]}x{obs_shape[0]}", "num_envs": num_envs})
+    result = ThroughputResult(env_id, {"obs": f"{obs_shape[1]}x{obs_shape[0]}", "num_envs": num_envs})
     result.measurements += [Measurement(label, rates[label]) for label in labels]
     result.ratios.append(Ratio(f"single / {REFERENCE_ID}", rates[labels[1]] / rates[labels[0]], SINGLE_TARGET))
     result.ratios.append(Ratio(f"async x{num_envs} / single", rates[labels[2]] / rates[labels[1]], ASYNC_TARGET))

@@ -1,4 +1,4 @@
-"""Throughput measurement shared by every family's ``mtenvs bench`` (steps/s side by side, as ratios).
+"""Throughput measurement shared by every family's ``mtenvs throughput`` (steps/s side by side, as ratios).
 
 The machines are shared and noisy, so a family's benchmark measures our env and its reference in
 the same run, interleaved over several rounds, and reports the ratio of their medians.
@@ -38,8 +38,8 @@ class Ratio:
 
 
 @dataclass
-class BenchResult:
-    """What ``mtenvs bench`` prints for one env id."""
+class ThroughputResult:
+    """What ``mtenvs throughput`` prints for one env id."""
 
     env_id: str
     settings: dict[str, object]
@@ -47,7 +47,7 @@ class BenchResult:
     ratios: list[Ratio] = field(default_factory=list)
 
     def format(self) -> str:
-        lines = [f"mtenvs bench {self.env_id}  ({', '.join(f'{k}={v}' for k, v in self.settings.items())})"]
+        lines = [f"mtenvs throughput {self.env_id}  ({', '.join(f'{k}={v}' for k, v in self.settings.items())})"]
         width = max(len(m.label) for m in self.measurements)
         lines += [f"  {m.label:<{width}}  {m.steps_per_second:>12,.0f} steps/s" for m in self.measurements]
         for ratio in self.ratios:
@@ -113,20 +113,20 @@ def interleaved(
     return {label: statistics.median(values) for label, values in samples.items()}
 
 
-# env id prefix -> module with ``bench(env_id, num_envs, seconds) -> BenchResult``.
-BENCH_MODULES = {
-    "MultiAtari": "mtenvs.atari.bench",
-    "TwoRooms": "mtenvs.tworooms.bench",
-    "MultiMaze": "mtenvs.miniworld.bench",
-    "MultiNav": "mtenvs.miniworld.bench",
-    "MultiLaserTag": "mtenvs.miniworld.bench",
+# env id prefix -> module with ``measure(env_id, num_envs, seconds) -> ThroughputResult``.
+THROUGHPUT_MODULES = {
+    "MultiAtari": "mtenvs.atari.throughput",
+    "TwoRooms": "mtenvs.tworooms.throughput",
+    "MultiMaze": "mtenvs.miniworld.throughput",
+    "MultiNav": "mtenvs.miniworld.throughput",
+    "MultiLaserTag": "mtenvs.miniworld.throughput",
 }
 
 
-def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> BenchResult:
+def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> ThroughputResult:
     """Run the benchmark of the family that ``env_id`` belongs to."""
     family = env_id.split("-")[0]
-    if family not in BENCH_MODULES:
-        raise ValueError(f"No benchmark for {env_id!r}; families with one: {', '.join(BENCH_MODULES)}.")
-    module = importlib.import_module(BENCH_MODULES[family])
-    return module.bench(env_id, num_envs=num_envs, seconds=seconds)
+    if family not in THROUGHPUT_MODULES:
+        raise ValueError(f"No benchmark for {env_id!r}; families with one: {', '.join(THROUGHPUT_MODULES)}.")
+    module = importlib.import_module(THROUGHPUT_MODULES[family])
+    return module.measure(env_id, num_envs=num_envs, seconds=seconds)

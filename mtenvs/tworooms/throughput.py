@@ -1,4 +1,4 @@
-"""``mtenvs bench TwoRooms-v0``: the batched NumPy env beside a ``SyncVectorEnv`` of the single env.
+"""``mtenvs throughput TwoRooms-v0``: the batched NumPy env beside a ``SyncVectorEnv`` of the single env.
 
 Both run the default task set and encoding with the same ``num_envs`` (4096 by default), timed
 side by side in interleaved rounds; the ratio batched / sync is the speed-up the batched
@@ -12,7 +12,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved, vector_stepper
+from mtenvs.throughput import Measurement, Ratio, ThroughputResult, interleaved, vector_stepper
 
 DEFAULT_NUM_ENVS = 4096
 TARGET_STEPS_PER_SECOND = 10_000_000
@@ -22,7 +22,7 @@ BATCHED_TORCH = "batched torch (cpu) TwoRoomsVectorEnv"
 SYNC = "gymnasium SyncVectorEnv of TwoRoomsEnv"
 
 
-def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> BenchResult:
+def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> ThroughputResult:
     """Steps/s of the batched env (NumPy and torch) and of the SyncVectorEnv, and their ratio."""
     import torch
 
@@ -40,7 +40,7 @@ def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> Be
     rates = interleaved(contenders, seconds)
     for envs in (batched, batched_torch, sync):
         envs.close()
-    result = BenchResult(env_id, {"num_envs": num_envs, "observation": "onehot (default)"})
+    result = ThroughputResult(env_id, {"num_envs": num_envs, "observation": "onehot (default)"})
     result.measurements += [Measurement(label, rate) for label, rate in rates.items()]
     result.ratios.append(Ratio(f"{BATCHED} steps/s / 10M", rates[BATCHED] / TARGET_STEPS_PER_SECOND, 1.0))
     result.ratios.append(Ratio("batched NumPy / SyncVectorEnv", rates[BATCHED] / rates[SYNC], TARGET_RATIO))

@@ -1,15 +1,15 @@
-"""``mtenvs bench`` for the MiniWorld families: three contenders timed side by side and their ratios."""
+"""``mtenvs throughput`` for the MiniWorld families: three contenders timed side by side and their ratios."""
 
 from __future__ import annotations
 
 import pytest
 
-from mtenvs.bench import bench
+from mtenvs.throughput import measure
 
 
 @pytest.mark.slow
-def test_bench_times_reference_single_and_async_and_reports_ratios():
-    result = bench("MultiMaze-v0", seconds=0.5)
+def test_throughput_times_reference_single_and_async_and_reports_ratios():
+    result = measure("MultiMaze-v0", seconds=0.5)
     rates = {m.label: m.steps_per_second for m in result.measurements}
     assert list(rates) == [
         "MiniWorld MiniWorld-Maze-v0",
@@ -27,6 +27,6 @@ def test_bench_times_reference_single_and_async_and_reports_ratios():
     assert (single_ratio.target, async_ratio.target) == (1.0, 1.5)
 
 
-def test_bench_needs_two_async_workers():
+def test_throughput_needs_two_async_workers():
     with pytest.raises(ValueError, match="num_envs must be >= 2"):
-        bench("MultiMaze-v0", num_envs=1)
+        measure("MultiMaze-v0", num_envs=1)

@@ -1,4 +1,4 @@
-"""``mtenvs bench MultiAtari-*``: our grouped vector env beside ale-py's own ``AtariVectorEnv``.
+"""``mtenvs throughput MultiAtari-*``: our grouped vector env beside ale-py's own ``AtariVectorEnv``.
 
 The reference for a mixed batch is what ale-py achieves on the same games: each game's
 single-game ``AtariVectorEnv`` is timed with the same total ``num_envs`` and preprocessing, and
@@ -20,16 +20,16 @@ import numpy as np
 from ale_py.vector_env import AtariVectorEnv
 
 from mtenvs.atari.env import emulator_settings
-from mtenvs.atari.games import NUM_ACTIONS, resolve_games, rom_id
+from mtenvs.atari.suites import NUM_ACTIONS, resolve_games, rom_id
 from mtenvs.atari.vector import ale_vector_kwargs
-from mtenvs.bench import BenchResult, Measurement, Ratio, interleaved, vector_stepper
 from mtenvs.core import grouped_task_ids
+from mtenvs.throughput import Measurement, Ratio, ThroughputResult, interleaved, vector_stepper
 
 TARGET_RATIO = 0.9
 POOLS = "ale-py AtariVectorEnv per game, driven directly"
 
 
-def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> BenchResult:
+def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> ThroughputResult:
     """Steps/s of ``gym.make_vec(env_id, num_envs)`` and of the raw ale-py reference, and their ratio."""
     spec_kwargs = dict(gym.spec(env_id).kwargs)
     games = resolve_games(spec_kwargs.get("games"), spec_kwargs.get("suite"))
@@ -55,7 +55,7 @@ def bench(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> Be
     ours_rate = rates.pop("mtenvs MultiAtariVectorEnv")
     pools_rate = rates.pop(POOLS, None)
     reference_rate = statistics.harmonic_mean(list(rates.values()))
-    result = BenchResult(env_id, {"num_envs": num_envs, "games": len(games), "preset": preset})
+    result = ThroughputResult(env_id, {"num_envs": num_envs, "games": len(games), "preset": preset})
     result.measurements.append(Measurement("mtenvs MultiAtariVectorEnv", ours_rate))
     result.measurements += [Measurement(label, rate) for label, rate in rates.items()]
     if len(games) > 1:
