@@ -331,8 +331,9 @@ if __name__ == "__main__":
             save_code=True,
             mode="online" if os.environ.get("WANDB_API_KEY") else "offline",
         )
-    # On resume, events logged after the checkpoint by the killed run are dropped, not written twice.
-    writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step if checkpoint else None)
+    # On resume, events the killed run logged after its checkpoint (steps > global_step) are dropped, not
+    # written twice; the checkpoint is saved after everything logged at its own step.
+    writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step + 1 if checkpoint else None)
     if not checkpoint:
         record = {**vars(args), **run_provenance(envs), "torch_version": torch.__version__}
         table = "\n".join(f"|{key}|{value}|" for key, value in record.items())
