@@ -107,11 +107,12 @@ def plot_corridor_policy(run: Run, out: Path) -> None:
 
 
 def fmt(values: np.ndarray, digits: int) -> str:
-    """mean +- std over seeds, counting only the seeds that have a value."""
+    """mean +- sample std (ddof = 1, as ``mtenvs report``) over seeds, counting only seeds with a value."""
     ok = values[~np.isnan(values)]
     if not ok.size:
         return "never"
-    text = f"{ok.mean():,.{digits}f} +- {ok.std():,.{digits}f}"
+    spread = f"{ok.std(ddof=1):,.{digits}f}" if ok.size > 1 else "n/a"
+    text = f"{ok.mean():,.{digits}f} +- {spread}"
     return text if ok.size == values.size else f"{text} ({ok.size}/{values.size} seeds)"
 
 
@@ -201,6 +202,8 @@ def main() -> None:
         f"Time: {wall_minutes:.1f} min wall clock, {cpu_minutes:.1f} CPU-minutes for the {2 * args.seeds} runs "
         f"({args.total_timesteps:,} env steps each, {args.total_timesteps // num_tasks:,} per task). "
         f"Full `mtenvs report` of the runs: `{os.path.relpath(report.markdown)}`.",
+        "",
+        "Mean +- sample standard deviation over seeds.",
         "",
         f"| learner (beta = {args.beta:g}) | steps/task to {THRESHOLD} of optimal | normalised return at "
         f"{quarter:,.0f} steps/task | final normalised return | final return of pi0 alone |",
