@@ -188,7 +188,7 @@ def make_envs(args: Args, env_kwargs: dict) -> gym.vector.VectorEnv:
     """Grouped batched TwoRooms: `envs_per_task` envs per task, each pinned to its task."""
     num_tasks = gym.make(args.env_id, **env_kwargs).unwrapped.num_tasks
     if num_tasks * args.envs_per_task > MAX_ENVS:
-        raise ValueError(f"{num_tasks} tasks x --envs-per-task {args.envs_per_task} exceeds {MAX_ENVS} envs.")
+        raise ValueError(f"{num_tasks} tasks x --envs-per-task {args.envs_per_task} is more than {MAX_ENVS} envs.")
     envs = gym.make_vec(
         args.env_id,
         num_envs=num_tasks * args.envs_per_task,
@@ -288,7 +288,10 @@ if __name__ == "__main__":
     start_iteration = int(checkpoint["iteration"]) if checkpoint else 0
     rng = np.random.default_rng([args.seed, start_iteration])
 
-    envs = make_envs(args, env_kwargs)
+    try:  # TwoRooms checks its own arguments (room_size, goals, ...) when built
+        envs = make_envs(args, env_kwargs)
+    except ValueError as err:
+        raise SystemExit(f"{SCRIPT}: error: --env-kwargs {args.env_kwargs}: {err}") from None
     base = envs.unwrapped
     layout: TwoRoomsLayout = base.layout
     task_names, num_tasks, env_tasks = base.task_names, base.num_tasks, base.env_task_ids

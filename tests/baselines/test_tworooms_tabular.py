@@ -243,3 +243,5 @@ def test_command_line_errors_exit_cleanly(tmp_path):
     assert "Traceback" not in result.stderr and "allow_pickle" not in result.stderr
     result = run_script("soft_q_tabular", tmp_path, "--env-kwargs", '{"step_reward": -1}', check=False)
     assert result.returncode != 0 and "step_reward must be 0" in result.stderr and "Traceback" not in result.stderr
+    result = run_script("soft_q_tabular", tmp_path, "--env-kwargs", '{"room_size": -3}', check=False)
+    assert result.returncode != 0 and "room_size" in result.stderr and "Traceback" not in result.stderr
