@@ -105,15 +105,19 @@ FAMILY_DEFAULTS = {
 }
 
 
+class BadArgument(ValueError):
+    """An invalid argument, found before training; the command line prints its message without a traceback."""
+
+
 def env_family(env_id: str) -> str:
     """The mtenvs family of an env id (its package under mtenvs/), or a clear error for other ids."""
     try:
         entry_point = str(gym.spec(env_id).entry_point)
     except gym.error.Error as error:
-        raise ValueError(f"--env-id {env_id!r} is not a registered env id ({error}).") from None
+        raise BadArgument(f"--env-id {env_id!r} is not a registered env id ({error}).") from None
     family = entry_point.split(":")[0].split(".")[1] if entry_point.startswith("mtenvs.") else None
     if family is None:
-        raise ValueError(
+        raise BadArgument(
             f"--env-id {env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
             "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
         )
@@ -135,7 +139,7 @@ def check_args(args: Args) -> dict:
     def require(name: str, ok: bool, allowed: str) -> None:
         value = getattr(args, name)
         if (isinstance(value, float) and not math.isfinite(value)) or not ok:
-            raise ValueError(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
 
     for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
         require(name, getattr(args, name) >= 1, "an integer >= 1")
@@ -148,25 +152,28 @@ def check_args(args: Args) -> dict:
     require("gamma", 0.0 < args.gamma <= 1.0, "a number in (0, 1]")
     require("rmsprop_alpha", 0.0 <= args.rmsprop_alpha < 1.0, "a number in [0, 1)")
     if args.total_timesteps < args.num_envs * args.num_steps:
-        raise ValueError(
+        raise BadArgument(
             f"--total-timesteps {args.total_timesteps} is less than one update "
             f"(--num-envs * --num-steps = {args.num_envs * args.num_steps})."
         )
     try:
         env_kwargs = json.loads(args.env_kwargs)
     except json.JSONDecodeError as error:
-        raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
     if not isinstance(env_kwargs, dict):
-        raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
     for reserved, flag in (("num_envs", "--num-envs"), ("task_assignment", "grouped, always")):
         if reserved in env_kwargs:
-            raise ValueError(f"--env-kwargs must not set {reserved!r}: the script sets it ({flag}).")
+            raise BadArgument(f"--env-kwargs must not set {reserved!r}: the script sets it ({flag}).")
     return env_kwargs
 
 
 def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> gym.vector.VectorEnv:
     """Grouped multi-task vector env; clear errors for envs this script cannot train on."""
-    envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
+    try:
+        envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
+    except (TypeError, ValueError) as error:  # the env's own message names the keyword it refuses
+        raise BadArgument(f"--env-kwargs {json.dumps(env_kwargs)} for {env_id}: {error}") from None
     base, obs_space, problem = envs.unwrapped, envs.single_observation_space, None
     if not hasattr(base, "task_names") or getattr(base, "env_task_ids", None) is None:
         problem = "has no multi-task contract (task_names, grouped env_task_ids)"
@@ -180,7 +187,7 @@ def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> gym.vector.Vector
         problem = "does not autoreset on the next step (Gymnasium's default), which this script expects"
     if problem:
         envs.close()
-        raise ValueError(f"{env_id} {problem}.")
+        raise BadArgument(f"{env_id} {problem}.")
     return RecordTaskEpisodeStatisticsVector(envs)
 
 
@@ -312,6 +319,11 @@ def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return (x * valid).sum() / valid.sum().clamp(min=1)
 
 
+def crossed(interval: int, before: int, after: int) -> bool:
+    """Whether the env step count passed a multiple of `interval` between `before` and `after`."""
+    return after // interval != before // interval
+
+
 def action_mask_of(infos: dict, num_envs: int, num_actions: int, device: torch.device) -> torch.Tensor:
     """The env's action mask (MultiAtari's union action space) or all actions allowed."""
     if "action_mask" in infos:
@@ -372,13 +384,13 @@ def load_checkpoint(path: str) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # corrupted, truncated, not a torch file, or holding foreign objects
-        raise ValueError(f"--resume {path} is not a valid checkpoint of {SCRIPT} ({type(error).__name__}).") from None
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} ({type(error).__name__}).") from None
     if not isinstance(checkpoint, dict) or set(checkpoint) != CHECKPOINT_KEYS or checkpoint["script"] != SCRIPT:
         found = checkpoint.get("script", "an unknown writer") if isinstance(checkpoint, dict) else "no dict"
-        raise ValueError(f"--resume {path} is not a valid checkpoint of {SCRIPT} (written by {found}).")
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} (written by {found}).")
     unknown = set(checkpoint["args"]) - {field.name for field in fields(Args)}
     if unknown:
-        raise ValueError(f"--resume {path} is not a valid checkpoint of {SCRIPT} (unknown args {sorted(unknown)}).")
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} (unknown args {sorted(unknown)}).")
     return checkpoint
 
 
@@ -485,18 +497,12 @@ def main(args: Args) -> None:
     lstm_state = agent.initial_state(args.num_envs, device)
     shortest_paths = np.full(args.num_envs, np.nan)  # optimal length of each env's episode (TwoRooms)
     update_shortest_paths(shortest_paths, infos)
-    batch = args.num_envs * args.num_steps
-    num_updates = args.total_timesteps // batch
     recent_returns = deque(maxlen=100)
-
-    def crossed(interval: int) -> bool:
-        """Whether the last update passed a multiple of `interval` env steps."""
-        return global_step // interval != (global_step - batch) // interval
-
     start_time, start_step, last_progress = time.time(), global_step, time.time()
 
-    while update < num_updates:
+    while global_step < args.total_timesteps:
         update += 1
+        update_start_step = global_step
         initial_lstm_state = [None if part is None else (part[0].clone(), part[1].clone()) for part in lstm_state]
 
         # --- rollout --- num_steps steps of every env with the current policies
@@ -511,7 +517,7 @@ def main(args: Args) -> None:
             actions[step], values[step] = action, value
             logprobs[step], distilled_logprobs[step] = policy.log_prob(action), distilled.log_prob(action)
             next_obs_np, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
-            global_step += args.num_envs
+            global_step += int((~autoreset_steps[step]).sum())  # agent steps: autoreset steps ignore the action
             rewards[step] = torch.as_tensor(np.sign(reward) if args.clip_rewards else reward, device=device)
             dones[step] = torch.as_tensor(terminations, dtype=torch.float32, device=device)
             next_obs = to_tensor(next_obs_np, layout, device)
@@ -573,7 +579,8 @@ def main(args: Args) -> None:
 
         # --- logging --- losses and SPS, evaluation, progress line, checkpoint
         sps = int((global_step - start_step) / (time.time() - start_time))
-        if update % 10 == 0 or update == num_updates:
+        last_update = global_step >= args.total_timesteps
+        if update % 10 == 0 or last_update:
             writer.add_scalar("losses/policy_loss", policy_loss.item(), global_step)
             writer.add_scalar("losses/value_loss", value_loss.item(), global_step)
             writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
@@ -582,7 +589,7 @@ def main(args: Args) -> None:
             writer.add_scalar("losses/distill_loss", masked_mean(cross_entropy, valid).item(), global_step)
             writer.add_scalar("losses/grad_norm_max", max(norm.item() for norm in grad_norms), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
-        if args.eval_interval and (crossed(args.eval_interval) or update == num_updates):
+        if args.eval_interval and (crossed(args.eval_interval, update_start_step, global_step) or last_update):
             if eval_envs is None:
                 eval_envs = make_envs(args.env_id, len(task_names) * args.eval_episodes, env_kwargs)
             for use_distilled, tags in ((False, EVAL_TAGS), (True, DISTILLED_EVAL_TAGS)):
@@ -596,8 +603,8 @@ def main(args: Args) -> None:
                 writer.add_scalar(tags[0], per_task.mean(), global_step)
                 if np.isfinite(scores).all():
                     writer.add_scalar(tags[1], scores.mean(), global_step)
-                print(f"step {global_step}: {tags[0]} {per_task.mean():.3f}, {tags[1]} {scores.mean():.3f}")
-        if time.time() - last_progress >= args.progress_interval or update == num_updates:
+                print(f"step {global_step}: {tags[0]} {per_task.mean():.3f}, normalized {scores.mean():.3f}")
+        if time.time() - last_progress >= args.progress_interval or last_update:
             mean_return = f"{np.mean(recent_returns):.3f}" if recent_returns else "n/a (no episode finished yet)"
             print(
                 f"step {global_step}/{args.total_timesteps}, SPS {sps}, mean return of the last "
@@ -605,7 +612,7 @@ def main(args: Args) -> None:
                 flush=True,
             )
             last_progress = time.time()
-        if args.checkpoint_interval and crossed(args.checkpoint_interval):
+        if args.checkpoint_interval and crossed(args.checkpoint_interval, update_start_step, global_step):
             save_checkpoint()
 
     if args.save_model:
@@ -620,4 +627,7 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except BadArgument as error:
+        raise SystemExit(f"{SCRIPT}: error: {error}") from None
