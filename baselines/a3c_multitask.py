@@ -12,6 +12,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, fields
@@ -149,6 +150,11 @@ def check_args(args: Args) -> dict:
     for name in ("ent_coef", "value_coef"):
         require(name, getattr(args, name) >= 0.0, "a finite number >= 0")
     require("gamma", 0.0 < args.gamma <= 1.0, "a number in (0, 1]")
+    require("seed", 0 <= args.seed <= 2**30, "an integer in [0, 2**30] (the envs are seeded with seed + offsets)")
+    run_name_part = re.fullmatch(r"[A-Za-z0-9.-]+(_[A-Za-z0-9.-]+)*", args.exp_name)
+    require(
+        "exp_name", run_name_part is not None, "letters, digits, '.', '-' and single '_' (it is part of the run name)"
+    )
     require("rmsprop_alpha", 0.0 <= args.rmsprop_alpha < 1.0, "a number in [0, 1)")
     if args.total_timesteps < args.num_envs * args.num_steps:
         raise BadArgument(

@@ -59,6 +59,11 @@ COMMON_BAD = [
     ({"env_id": "NoSuchEnv-v0"}, "--env-id"),
     ({"env_id": "CartPole-v1", "env_kwargs": "{}"}, "--env-id CartPole-v1 has no multi-task contract"),
     ({"num_envs": 3}, "--num-envs 3 must be a multiple"),
+    ({"seed": -1}, "--seed"),
+    ({"seed": 2**40}, "--seed"),
+    ({"exp_name": "a/b"}, "--exp-name"),
+    ({"exp_name": "a__b"}, "--exp-name"),  # "__" separates the run name's fields
+    ({"exp_name": ""}, "--exp-name"),
 ]
 DISTRAL_BAD = [
     ({"beta": float("inf")}, "--beta"),

@@ -131,7 +131,7 @@ def test_bad_input_fails_before_training(script, overrides, message, tmp_path, m
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     script = str(BASELINES / "distral_kl_ent_2col.py")
-    interval, total, batch = 1_600, 32_000, 16 * 10
+    interval, total, batch = 1_600, 16_000, 16 * 10
     command = [sys.executable, script, "--env-kwargs", TWO_TASKS, "--num-envs", "16", "--num-steps", "10"]
     command += ["--total-timesteps", str(total), "--checkpoint-interval", str(interval), "--eval-interval", "0"]
     env = dict(os.environ, PYTHONPATH=str(BASELINES.parent))
