@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -112,22 +112,45 @@ def run_one(spec: RunSpec) -> RunSpec:
     return spec
 
 
-def run_grid(manifest: Manifest, specs: list[RunSpec], workers: int) -> list[RunSpec]:
-    """Run ``specs`` with ``workers`` in parallel, printing one progress line per finished run.
-    Returns the failed runs."""
+def last_line(path: Path) -> str:
+    """The last non-empty line of a run's log (the scripts' latest progress line), or ``""``."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, 2) - 4096))
+            lines = [line.strip() for line in handle.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def run_grid(
+    manifest: Manifest, specs: list[RunSpec], workers: int, progress_interval: float = 30.0
+) -> list[RunSpec]:
+    """Run ``specs`` with ``workers`` in parallel, printing one line per finished run and, at least every
+    ``progress_interval`` seconds, each running run's latest log line. Returns the failed runs."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}.")
+    if not progress_interval > 0:
+        raise ValueError(f"progress_interval must be a number of seconds > 0, got {progress_interval}.")
     manifest.save()
     total, done, failed = len(specs), 0, 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(run_one, spec) for spec in specs]
-        for future in as_completed(futures):
-            spec = future.result()
-            done += 1
-            manifest.save()
-            failed += spec.status != "ok"
-            mark = "ok" if spec.status == "ok" else f"FAILED (exit {spec.returncode})"
-            print(f"[{done}/{total}, {failed} failed] {mark} {spec.seconds:.1f}s  {spec.command}", file=sys.stderr)
+        pending = {pool.submit(run_one, spec): spec for spec in specs}
+        while pending:
+            finished, _ = wait(pending, timeout=progress_interval, return_when=FIRST_COMPLETED)
+            if not finished:  # a long run: show where the running ones stand
+                running = [spec for future, spec in pending.items() if future.running()]
+                print(f"[{done}/{total} done, {len(running)} running]", file=sys.stderr)
+                for spec in running:
+                    print(f"  {spec.command}\n    {last_line(Path(spec.log))}", file=sys.stderr)
+            for future in finished:
+                spec = future.result()
+                del pending[future]
+                done += 1
+                manifest.save()
+                failed += spec.status != "ok"
+                mark = "ok" if spec.status == "ok" else f"FAILED (exit {spec.returncode})"
+                print(f"[{done}/{total}, {failed} failed] {mark} {spec.seconds:.1f}s  {spec.command}", file=sys.stderr)
     return [s for s in specs if s.status != "ok"]
 
 
@@ -167,12 +190,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rerun-failed", metavar="MANIFEST", help="run only the failed/unfinished runs of a manifest")
     parser.add_argument("--slurm-template", metavar="PATH", help="write a Slurm array job from this template")
     parser.add_argument("--job-name", default="mtenvs-benchmark", help="Slurm job name ({{job_name}})")
+    parser.add_argument(
+        "--progress-interval", type=float, default=30.0, help="seconds between status lines of the running runs"
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run (or write the Slurm job of) the benchmark the arguments describe; 1 when a run failed."""
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}.")
+    if not args.progress_interval > 0:
+        raise ValueError(f"--progress-interval must be a number of seconds > 0, got {args.progress_interval}.")
     if args.rerun_failed:
         if args.commands or args.env_ids or args.slurm_template:
             raise ValueError(
@@ -200,7 +228,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             print(f"sbatch {script}")
             return 0
     print(f"{len(specs)} runs, {args.workers} at a time; logs and manifest in {manifest.path.parent}", file=sys.stderr)
-    failed = run_grid(manifest, specs, args.workers)
+    failed = run_grid(manifest, specs, args.workers, args.progress_interval)
     if failed:
         print(f"\n{len(failed)} of {len(specs)} runs failed:", file=sys.stderr)
         for spec in failed:

@@ -106,3 +106,32 @@ def test_slurm_template_without_placeholders_is_rejected(tmp_path: Path) -> None
     grid = build_grid(["echo a"], ["A-v0"], [1], tmp_path)
     with pytest.raises(ValueError, match=r"lacks \{\{array\}\}"):
         slurm_script("#!/bin/bash\n{{command}}\n", grid, 1, tmp_path, "job")
+
+
+def test_long_runs_show_their_latest_log_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "slow.py").write_text(
+        "import sys, time\nprint('global_step=123 SPS=45', flush=True)\ntime.sleep(1.5)\n"
+    )
+    code = main(
+        [
+            "--commands",
+            f"{sys.executable} slow.py",
+            "--env-ids",
+            "E-v0",
+            "--seeds",
+            "1",
+            "--log-dir",
+            "logs",
+            "--progress-interval",
+            "0.3",
+        ]
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "[0/1 done, 1 running]" in err
+    assert "global_step=123 SPS=45" in err  # the running script's own progress line, echoed
+    assert "[1/1, 0 failed] ok" in err
+    bad = ["--commands", "true", "--env-ids", "E-v0", "--seeds", "1", "--log-dir", "logs2", "--progress-interval"]
+    assert main([*bad, "nan"]) == 2
+    assert "--progress-interval must be a number of seconds > 0, got nan" in capsys.readouterr().err
