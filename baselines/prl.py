@@ -831,6 +831,7 @@ def main(args: Args) -> None:
         )
 
         # --- logging --- (held-out AUC of each head, per game, at horizon steps 1, 5, 10, ..., horizon)
+        print(f"iteration {iteration}: predicting the held-out windows", flush=True)
         report = heldout_report(model, datasets[-1], splits[-1][1], env_games, game_names, args.horizon, stack, device)
         logged_steps = sorted({1, *range(5, args.horizon + 1, 5), args.horizon})
         for name, heads in report.items():
