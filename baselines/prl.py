@@ -32,6 +32,7 @@ import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
+from mtenvs.atari.suites import resolve_games
 from mtenvs.provenance import run_provenance
 from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
 
@@ -155,6 +156,14 @@ def check_args(args: Args) -> dict:
         if not math.isfinite(value) or below or above:
             interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
             raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}.")
+    for name in ("safest_only_games", "fire_after_life_loss_games"):
+        for game in getattr(args, name):
+            try:
+                canonical = resolve_games([game], None)[0]
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
+            if canonical != game:
+                raise ValueError(f"{name}: write {game!r} as the ALE game name {canonical!r}.")
     if args.preset not in ("nature", "machado"):
         raise ValueError(f"preset must be 'nature' or 'machado', got {args.preset!r}.")
     try:

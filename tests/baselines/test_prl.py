@@ -354,6 +354,8 @@ def test_seeded_runs_repeat_exactly(reference_run, tmp_path, monkeypatch):
         ({"env_kwargs": "[1]"}, "env_kwargs must be a JSON object"),
         ({"preset": "sticky"}, "preset must be 'nature' or 'machado'"),
         ({"num_envs": 4}, "num_envs=4 must be a multiple of the 3 games"),
+        ({"safest_only_games": ("Pongg",)}, "safest_only_games: Unknown Atari game 'Pongg'"),
+        ({"fire_after_life_loss_games": ("breakout",)}, "write 'breakout' as the ALE game name 'Breakout'"),
     ],
 )
 def test_bad_input_fails_before_anything_runs(overrides, message, tmp_path, monkeypatch):
