@@ -1,0 +1,385 @@
+"""Tests of baselines/prl.py (Predictive RL, Mujika 2016): model, data, planner, runs, resume, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+SCRIPT = Path(__file__).resolve().parents[2] / "baselines" / "prl.py"
+GAMES = ("Breakout", "Pong", "DemonAttack")
+
+
+def load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("baseline_prl", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+prl = load()
+
+
+def tiny_args(**overrides) -> prl.Args:
+    """Two iterations of 40 steps in each of 3 envs (one per game), 25-step episodes, 6 updates each."""
+    settings = {
+        "total_timesteps": 240,
+        "num_iterations": 2,
+        "num_envs": 3,
+        "horizon": 4,
+        "heldout_fraction": 0.25,
+        "updates_per_iteration": 6,
+        "batch_size": 4,
+        "num_sequences": 4,
+        "eval_episodes": 1,
+        "env_kwargs": '{"max_episode_frames": 100}',
+        "checkpoint_interval": 2,
+        "save_model": True,
+        "cuda": False,
+    }
+    return prl.Args(**(settings | overrides))
+
+
+def run_dir(root: Path) -> Path:
+    (directory,) = (root / "runs").iterdir()
+    return directory
+
+
+def scalars(directory: Path) -> dict[str, list[float]]:
+    events = EventAccumulator(str(directory))
+    events.Reload()
+    return {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def run(root: Path, monkeypatch, **overrides) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(root)
+    prl.main(tiny_args(**overrides))
+    return run_dir(root)
+
+
+def model_state(directory: Path) -> dict[str, torch.Tensor]:
+    return torch.load(directory / "prl.pt", weights_only=True)
+
+
+def assert_same_model(a: Path, b: Path) -> None:
+    state_a, state_b = model_state(a), model_state(b)
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    """One uninterrupted tiny run (seed 1) shared by the run-level tests."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return run(tmp_path_factory.mktemp("reference"), monkeypatch)
+
+
+# --- model ---
+def test_rrnn_state_stays_bounded_over_a_long_unroll():
+    torch.set_num_threads(1)  # as the script runs; more threads only contend on a shared CI machine
+    torch.manual_seed(0)
+    state_size, delta_std, steps = 100, 0.1, 2000
+    prediction = prl.Prediction(state_size, delta_std)
+    with torch.no_grad():  # weights far larger than training would give: the bound must not depend on them
+        for parameter in prediction.parameters():
+            parameter.mul_(50.0)
+        h0 = torch.randn(8, state_size)
+        actions = torch.randint(0, 18, (8, steps))
+        states = prediction(h0, prl.encode_actions(actions))
+    increments = torch.diff(torch.cat([h0[:, None], states], dim=1), dim=1).norm(dim=-1)
+    step_norm = delta_std * state_size**0.5
+    assert torch.isfinite(states).all()
+    assert torch.allclose(increments, torch.full_like(increments, step_norm), rtol=1e-3)
+    bound = h0.norm(dim=-1, keepdim=True) + step_norm * torch.arange(1, steps + 1)
+    assert (states.norm(dim=-1) <= bound + 1e-3).all()
+
+
+def test_controls_encode_fire_horizontal_vertical():
+    # ALE: 1 FIRE, 3 RIGHT, 4 LEFT, 2 UP, 5 DOWN, 17 DOWNLEFTFIRE.
+    controls = prl.encode_actions(torch.tensor([0, 1, 3, 4, 2, 5, 17]))
+    expected = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1], [1, -1, -1]]
+    assert controls.tolist() == expected
+
+
+# --- data ---
+def test_window_targets_follow_the_paper_definitions():
+    # One env, 8 steps: reward at step 1, death at step 3, a time-limit end at step 6.
+    data = prl.PlayData(
+        frames=np.zeros((8, 1, 2, 2), np.uint8),
+        actions=np.arange(8)[:, None],
+        rewards=np.array([0, 1, 0, 0, 0, 2, 0, 0], np.float32)[:, None],
+        died=np.array([0, 0, 0, 1, 0, 0, 0, 0], bool)[:, None],
+        truncated=np.array([0, 0, 0, 0, 0, 0, 1, 0], bool)[:, None],
+        episode_start=np.array([0, 0, 0, 0, 4, 4, 4, 7])[:, None],
+    )
+    targets, mask, actions = prl.window_targets(data, np.array([0, 4]), np.array([0, 0]), 4)
+    # From step 0: score up after step 1, then the death at step 3 turns it into (not up, died).
+    assert targets[0, :, 0].tolist() == [0, 1, 1, 0]
+    assert targets[0, :, 1].tolist() == [0, 0, 0, 1]
+    assert mask[0].min() == 1
+    # From step 4: reward at step 5; the episode is cut at step 6, so step 7's target is unknown.
+    assert targets[1, :3, 0].tolist() == [0, 1, 1]
+    assert mask[1, :, 0].tolist() == [1, 1, 1, 0]
+    assert actions.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_iteration_weights_triple_every_three_iterations():
+    assert prl.iteration_weights(8, 3.0).tolist() == [1, 1, 1, 3, 3, 3, 9, 9]
+
+
+def test_learning_rate_schedule_scales_with_the_budget():
+    args = prl.Args(num_iterations=6, updates_per_iteration=100, learning_rate=1e-3)
+    assert prl.learning_rate(args, 1, 0) == pytest.approx(1e-3)
+    assert prl.learning_rate(args, 1, 50) == pytest.approx(5e-4)  # halved after half of the iteration
+    assert prl.learning_rate(args, 3, 0) == pytest.approx(5e-4)  # second third of the iterations
+    assert prl.learning_rate(args, 6, 99) == pytest.approx(1.25e-4)
+
+
+def test_roc_auc_matches_known_values():
+    labels = np.array([0, 0, 1, 1])
+    assert prl.roc_auc(np.array([0.1, 0.2, 0.8, 0.9]), labels) == 1.0
+    assert prl.roc_auc(np.array([0.9, 0.8, 0.2, 0.1]), labels) == 0.0
+    assert prl.roc_auc(np.array([0.5, 0.5, 0.5, 0.5]), labels) == 0.5
+    assert prl.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), labels) == 0.75
+    assert np.isnan(prl.roc_auc(np.array([0.1, 0.2]), np.array([1, 1])))
+
+
+def test_frame_stacks_rebuild_the_env_observations():
+    args = prl.Args(num_envs=3)
+    envs = prl.make_envs(args, {"max_episode_frames": 200}, 3)  # 50-step episodes: several resets
+    seen = []
+    step, reset = envs.step, envs.reset
+    envs.step = lambda actions: seen.append(step(actions)) or seen[-1]
+    envs.reset = lambda **kwargs: seen.append(reset(**kwargs)) or seen[-1]
+    data, episodes = prl.play(envs, 120, 0, None, None, args, torch.device("cpu"), "test")
+    envs.close()
+    assert len(episodes) >= 3
+    observations = np.stack([result[0] for result in seen[:120]])
+    steps, env_ids = (grid.ravel() for grid in np.meshgrid(np.arange(120), np.arange(3), indexing="ij"))
+    np.testing.assert_array_equal(prl.frame_stacks(data, steps, env_ids, 4), observations[steps, env_ids])
+
+
+@pytest.mark.slow
+def test_valuation_heads_learn_a_synthetic_game():
+    """A paddle at x in 0..7 drawn in the frames; LEFT/RIGHT move it, leaving 0..7 is a death, FIRE in
+    the right half scores. Both heads must rank held-out windows well above chance."""
+    rng = np.random.default_rng(0)
+    horizon, actions = 5, np.array([0, 1, 3, 4, 11, 12])
+
+    def windows(count: int) -> dict[str, torch.Tensor]:
+        x0 = rng.integers(0, 8, count)
+        sequence = actions[rng.integers(len(actions), size=(count, horizon))]
+        controls = prl.encode_actions(torch.as_tensor(sequence)).numpy()
+        x = x0[:, None] + np.cumsum(controls[..., 1], axis=1)
+        died = np.logical_or.accumulate((x < 0) | (x > 7), axis=1)
+        points = np.cumsum(controls[..., 0] * (x >= 4), axis=1)
+        frames = np.zeros((count, 4, 36, 36), np.uint8)
+        for i, position in enumerate(x0):
+            frames[i, :, :, position * 4 : position * 4 + 4] = 255
+        targets = np.stack([(points > 0) & ~died, died], axis=-1).astype(np.float32)
+        return {
+            "frames": torch.as_tensor(frames),
+            "controls": torch.as_tensor(controls),
+            "targets": torch.as_tensor(targets),
+            "mask": torch.ones(count, horizon, 2),
+        }
+
+    torch.set_num_threads(1)  # as the script runs; more threads only contend on a shared CI machine
+    torch.manual_seed(0)
+    model = prl.PredictiveModel((4, 36, 36), 32, 0.1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-5)
+    for _ in range(300):
+        prl.train_step(model, optimizer, windows(64), 1.0, torch.device("cpu"))
+    heldout = windows(1000)
+    model.eval()
+    with torch.no_grad():
+        probabilities = torch.sigmoid(model(heldout["frames"], heldout["controls"])).numpy()
+    targets = heldout["targets"].numpy()
+    for head in (0, 1):
+        assert prl.roc_auc(probabilities[:, -1, head], targets[:, -1, head]) > 0.8, head
+
+
+# --- planner ---
+def test_choose_sequences_takes_the_best_safe_sequence_else_the_safest():
+    p_score = torch.tensor([[0.9, 0.6, 0.3], [0.9, 0.6, 0.3]])
+    p_death = torch.tensor([[0.5, 0.1, 0.05], [0.5, 0.4, 0.3]])
+    chosen = prl.choose_sequences(p_score, p_death, torch.tensor([0.2, 0.2]))
+    assert chosen.tolist() == [1, 2]  # env 0: best score among the safe two; env 1: none safe -> safest
+    assert prl.choose_sequences(p_score, p_death, torch.tensor([1.0, 0.0])).tolist() == [0, 2]
+
+
+class StubModel:
+    """Known valuations: P(score) rises with the summed horizontal control, P(died) with the summed fire."""
+
+    def eval(self) -> StubModel:
+        return self
+
+    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(frames.shape[0], 1)
+
+    def unroll(self, h0: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
+        score = torch.cumsum(controls[..., 1], dim=1)
+        death = torch.cumsum(controls[..., 0], dim=1) - 2.0
+        return torch.stack([score, death], dim=-1)
+
+
+def test_planner_plays_the_sequence_the_heads_rank_best():
+    masks = np.zeros((2, 18), np.int8)
+    masks[:, [0, 1, 3, 4, 11, 12]] = 1  # Pong's actions: NOOP, FIRE, RIGHT, LEFT and with FIRE
+    planner = prl.Planner(masks, np.array([0.3, 0.3]), 64, 6, np.random.default_rng(0))
+    frames = np.zeros((2, 4, 84, 84), np.uint8)
+    candidates, probabilities, chosen = planner.plan(StubModel(), frames, torch.device("cpu"))
+    assert candidates.shape == (2, 65, 6)
+    controls = prl.encode_actions(torch.as_tensor(candidates)).numpy()
+    expected_score = 1 / (1 + np.exp(-controls[..., 1].sum(-1)))
+    expected_death = 1 / (1 + np.exp(-(controls[..., 0].sum(-1) - 2.0)))
+    np.testing.assert_allclose(probabilities[..., 0], expected_score, rtol=1e-5)
+    np.testing.assert_allclose(probabilities[..., 1], expected_death, rtol=1e-5)
+    for env in range(2):
+        safe = expected_death[env] <= 0.3
+        assert safe[chosen[env]]
+        assert expected_score[env, chosen[env]] == expected_score[env, safe].max()
+    # Playing takes the chosen first action and keeps the rest as next step's extra candidate.
+    planner.rng = np.random.default_rng(1)
+    _, _, chosen = planner.plan(StubModel(), frames, torch.device("cpu"))
+    planner.rng = np.random.default_rng(1)
+    actions = planner.act(StubModel(), frames, torch.device("cpu"))
+    planner.rng = np.random.default_rng(1)
+    best = planner.plan(StubModel(), frames, torch.device("cpu"))[0][np.arange(2), chosen]
+    assert actions.tolist() == best[:, 0].tolist()
+    np.testing.assert_array_equal(planner.previous_best[:, :-1], best[:, 1:])
+    assert np.isin(planner.previous_best, np.flatnonzero(masks[0])).all()
+
+
+# --- runs ---
+@pytest.mark.slow
+def test_two_iterations_run_end_to_end_and_log_the_metrics(reference_run):
+    metrics = scalars(reference_run)
+    training = scalars(reference_run / "updates")
+    for game in GAMES:
+        assert len(metrics[f"iteration/episodic_return/{game}"]) == 2  # random play, then the planner
+        for head in ("score", "death"):
+            for value in metrics.get(f"auc/{head}/{game}/h1", []) + metrics.get(f"auc/{head}/{game}/h4", []):
+                assert 0.0 <= value <= 1.0
+        (eval_return,) = metrics[f"eval/episodic_return/{game}"]
+        assert (-21 <= eval_return <= 21) if game == "Pong" else eval_return >= 0
+    assert len(metrics["charts/SPS"]) == 2 and min(metrics["charts/SPS"]) > 0
+    for key in ("score_loss", "death_loss", "loss"):
+        values = training[f"losses/{key}"]
+        assert len(values) == 2 and all(np.isfinite(values)) and min(values) >= 0  # logged at updates 6 and 12
+    assert training["charts/learning_rate"] == pytest.approx([2.5e-4, 1.25e-4])  # halved at mid-iteration
+    report = json.loads((reference_run / "heldout_2.json").read_text())
+    assert set(report["games"]) == set(GAMES)
+    for heads in report["games"].values():
+        for key in ("score_predicted", "death_predicted", "score_observed", "death_observed"):
+            assert len(heads[key]) == 4 and all(0.0 <= p <= 1.0 for p in heads[key])
+        for key in ("score_auc", "death_auc"):  # NaN where the tiny held-out set has one class only
+            assert len(heads[key]) == 4 and all(np.isnan(a) or 0.0 <= a <= 1.0 for a in heads[key])
+    data = prl.PlayData.load(str(reference_run / "data_2.npz"))
+    assert data.frames.shape == (40, 3, 84, 84)
+    assert np.isin(data.actions[:, 0], [0, 1, 3, 4]).all()  # Breakout's valid actions only
+    assert data.actions[0, 0] == prl.FIRE  # Breakout presses FIRE to start its episode
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("interrupt", ["training", "planner play"])
+def test_interrupted_run_resumes_to_the_uninterrupted_result(interrupt, reference_run, tmp_path, monkeypatch):
+    calls = {"count": 0}
+
+    def interrupt_on_call(original, when: int):
+        def wrapper(*args, **kwargs):
+            calls["count"] += 1
+            if calls["count"] == when:
+                raise KeyboardInterrupt
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    if interrupt == "training":  # update 9 = iteration 2, after its checkpoint at update 2
+        monkeypatch.setattr(prl, "train_step", interrupt_on_call(prl.train_step, 9))
+    else:  # the 5th planner step of iteration 2's play
+        monkeypatch.setattr(prl.Planner, "act", interrupt_on_call(prl.Planner.act, 5))
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, monkeypatch)
+    monkeypatch.undo()
+    directory = run_dir(tmp_path)
+    checkpoint = torch.load(directory / "checkpoint.pt", weights_only=True)
+    assert checkpoint["iteration"] == 2 and checkpoint["collected"] == (interrupt == "training")
+    run(tmp_path, monkeypatch, resume=str(directory / "checkpoint.pt"))
+    assert_same_model(directory, reference_run)
+    assert (directory / "eval_returns.json").read_text() == (reference_run / "eval_returns.json").read_text()
+    assert len(scalars(directory / "updates")["losses/loss"]) == 2  # no duplicate points after the resume
+
+
+@pytest.mark.slow
+def test_seeded_runs_repeat_exactly(reference_run, tmp_path, monkeypatch):
+    again = run(tmp_path / "again", monkeypatch)
+    assert_same_model(again, reference_run)
+    for name in ("data_1.npz", "data_2.npz"):
+        first, second = (prl.PlayData.load(str(d / name)) for d in (reference_run, again))
+        for field in dataclasses.fields(prl.PlayData):
+            np.testing.assert_array_equal(getattr(first, field.name), getattr(second, field.name))
+    other = run(tmp_path / "other", monkeypatch, seed=2)
+    assert not np.array_equal(
+        prl.PlayData.load(str(other / "data_1.npz")).actions,
+        prl.PlayData.load(str(reference_run / "data_1.npz")).actions,
+    )
+
+
+# --- bad input ---
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"env_id": "TwoRooms-v0"}, "not an Atari env"),
+        ({"env_id": "NoSuchEnv-v0"}, "not a registered id"),
+        ({"horizon": 0}, "horizon must be an integer >= 1"),
+        ({"num_sequences": 0}, "num_sequences must be an integer >= 1"),
+        ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
+        ({"death_threshold": 1.5}, "death_threshold must be a finite number in [0.0, 1.0]"),
+        ({"heldout_fraction": 0.0}, "heldout_fraction must be a finite number in (0.0, 0.5]"),
+        ({"grad_clamp": -1.0}, "grad_clamp must be a finite number"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"total_timesteps": 60}, "total_timesteps=60 gives 10 steps per env"),
+        ({"env_kwargs": "[1]"}, "env_kwargs must be a JSON object"),
+        ({"preset": "sticky"}, "preset must be 'nature' or 'machado'"),
+        ({"num_envs": 4}, "num_envs=4 must be a multiple of the 3 games"),
+        ({"safest_only_games": ("Pongg",)}, "safest_only_games: Unknown Atari game 'Pongg'"),
+        ({"fire_after_life_loss_games": ("breakout",)}, "write 'breakout' as the ALE game name 'Breakout'"),
+    ],
+)
+def test_bad_input_fails_before_anything_runs(overrides, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as error:
+        prl.main(tiny_args(**overrides))
+    assert message in str(error.value)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_checkpoint_of_another_env_or_a_corrupt_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"script": "prl", "args": dataclasses.asdict(tiny_args(env_id="MultiAtari-PongBreakout-v0"))}, foreign)
+    with pytest.raises(ValueError, match="checkpoint of env_id 'MultiAtari-PongBreakout-v0'"):
+        prl.main(tiny_args(resume=str(foreign)))
+    other_args = tmp_path / "other_args.pt"
+    torch.save({"script": "prl", "args": dataclasses.asdict(tiny_args(horizon=5))}, other_args)
+    with pytest.raises(ValueError, match="different arguments: horizon=5"):
+        prl.main(tiny_args(resume=str(other_args)))
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match=r"not a valid checkpoint of prl\.py"):
+        prl.main(tiny_args(resume=str(corrupt)))
+    with pytest.raises(ValueError, match="no checkpoint at"):
+        prl.main(tiny_args(resume=str(tmp_path / "missing.pt")))
+    assert not (tmp_path / "runs").exists()
