@@ -236,8 +236,12 @@ class Column(nn.Module):
             self.encoder.append(nn.ReLU())
             self.lstm = nn.LSTMCell(256, hidden)
         else:
-            mlp = [layer_init(nn.Linear(obs_shape[0], hidden)), nn.Tanh(), layer_init(nn.Linear(hidden, hidden))]
-            self.encoder = nn.Sequential(*mlp, nn.Tanh())
+            self.encoder = nn.Sequential(
+                layer_init(nn.Linear(obs_shape[0], hidden)),
+                nn.Tanh(),
+                layer_init(nn.Linear(hidden, hidden)),
+                nn.Tanh(),
+            )
         self.policy = layer_init(nn.Linear(hidden, num_actions), std=0.01)
         self.value = layer_init(nn.Linear(hidden, 1), std=1.0)
 

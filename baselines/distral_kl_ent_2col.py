@@ -239,8 +239,12 @@ class Column(nn.Module):
             self.encoder.append(nn.ReLU())
             self.lstm = nn.LSTMCell(256, hidden)
         else:
-            mlp = [layer_init(nn.Linear(obs_shape[0], hidden)), nn.Tanh(), layer_init(nn.Linear(hidden, hidden))]
-            self.encoder = nn.Sequential(*mlp, nn.Tanh())
+            self.encoder = nn.Sequential(
+                layer_init(nn.Linear(obs_shape[0], hidden)),
+                nn.Tanh(),
+                layer_init(nn.Linear(hidden, hidden)),
+                nn.Tanh(),
+            )
         self.policy = layer_init(nn.Linear(hidden, num_actions), std=0.01)
         self.value = layer_init(nn.Linear(hidden, 1), std=1.0) if with_value else None
 
@@ -343,8 +347,7 @@ def normalized_score(reached_goal: bool, shortest_path: float, length: int) -> f
 
 @torch.no_grad()
 def evaluate(agent: Agent, envs, layout, device, seed: int, use_distilled: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Mean return and normalised score (NaN where the env has none) per task, one episode per eval env,
-    acting with pi0 alone or with the task policies."""
+    """Mean return and normalised score (NaN where none) per task, one episode per eval env, with pi0 or the pi_i."""
     num_envs, num_actions = envs.num_envs, envs.single_action_space.n
     task_ids = torch.as_tensor(envs.unwrapped.env_task_ids, device=device)
     obs, infos = envs.reset(seed=seed)
@@ -578,18 +581,17 @@ def main(args: Args) -> None:
         if args.eval_interval and (crossed(args.eval_interval, update_start_step, global_step) or last_update):
             if eval_envs is None:
                 eval_envs = make_envs(args.env_id, len(task_names) * args.eval_episodes, env_kwargs)
-            for use_distilled, tags in ((False, EVAL_TAGS), (True, DISTILLED_EVAL_TAGS)):
-                per_task, scores = evaluate(
-                    agent, eval_envs, layout, device, args.seed + 10_000 + update, use_distilled
-                )
+            eval_seed = args.seed + 10_000 + update
+            for use_distilled, (return_tag, score_tag) in ((False, EVAL_TAGS), (True, DISTILLED_EVAL_TAGS)):
+                per_task, scores = evaluate(agent, eval_envs, layout, device, eval_seed, use_distilled)
                 for task, ret, score in zip(task_names, per_task, scores, strict=True):
-                    writer.add_scalar(f"{tags[0]}/{task}", ret, global_step)
+                    writer.add_scalar(f"{return_tag}/{task}", ret, global_step)
                     if np.isfinite(score):
-                        writer.add_scalar(f"{tags[1]}/{task}", score, global_step)
-                writer.add_scalar(tags[0], per_task.mean(), global_step)
+                        writer.add_scalar(f"{score_tag}/{task}", score, global_step)
+                writer.add_scalar(return_tag, per_task.mean(), global_step)
                 if np.isfinite(scores).all():
-                    writer.add_scalar(tags[1], scores.mean(), global_step)
-                print(f"step {global_step}: {tags[0]} {per_task.mean():.3f}, normalized {scores.mean():.3f}")
+                    writer.add_scalar(score_tag, scores.mean(), global_step)
+                print(f"step {global_step}: {return_tag} {per_task.mean():.3f}, normalized {scores.mean():.3f}")
         if time.time() - last_progress >= args.progress_interval or last_update:
             mean_return = f"{np.mean(recent_returns):.3f}" if recent_returns else "n/a (no episode finished yet)"
             print(
