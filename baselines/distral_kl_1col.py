@@ -71,7 +71,7 @@ class Args:
     num_steps: int = 10
     """n of the n-step returns: steps per env per update"""
     learning_rate: float | None = None
-    """RMSProp learning rate (default per env family: docs/a3c_baselines.md)"""
+    """RMSProp learning rate (default per env family: docs/distral.md)"""
     rmsprop_alpha: float = 0.99
     """RMSProp smoothing constant"""
     rmsprop_eps: float = 1e-5
