@@ -109,53 +109,49 @@ class BadArgument(ValueError):
     """An invalid argument, found before training; the command line prints its message without a traceback."""
 
 
-def env_family(env_id: str) -> str:
-    """The mtenvs family of an env id (its package under mtenvs/), or a clear error for other ids."""
+def apply_family_defaults(args: Args) -> Args:
+    """Fill the fields left unset with the defaults of the env's family (its package under mtenvs/)."""
     try:
-        entry_point = str(gym.spec(env_id).entry_point)
+        entry_point = str(gym.spec(args.env_id).entry_point)
     except gym.error.Error as error:
-        raise BadArgument(f"--env-id {env_id!r} is not a registered env id ({error}).") from None
-    family = entry_point.split(":")[0].split(".")[1] if entry_point.startswith("mtenvs.") else None
-    if family is None:
+        raise BadArgument(f"--env-id {args.env_id!r} is not a registered env id ({error}).") from None
+    if not entry_point.startswith("mtenvs."):
         raise BadArgument(
-            f"--env-id {env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
+            f"--env-id {args.env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
             "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
         )
-    return family if family in FAMILY_DEFAULTS else "miniworld"
-
-
-def apply_family_defaults(args: Args) -> Args:
-    """Fill the fields the user left unset with the env family's defaults, and say which were applied."""
-    family = env_family(args.env_id)
+    family = entry_point.split(":")[0].split(".")[1]
+    family = family if family in FAMILY_DEFAULTS else "miniworld"
     applied = {name: value for name, value in FAMILY_DEFAULTS[family].items() if getattr(args, name) is None}
     if applied:
         print(f"{family} defaults applied: " + ", ".join(f"{name}={value}" for name, value in applied.items()))
     return Args(**(asdict(args) | applied))
 
 
+# What each argument must be: (names, test, what is allowed); a float must also be finite.
+ARG_RULES = (
+    (("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"), lambda v: v >= 1, "an integer >= 1"),
+    (("checkpoint_interval", "eval_interval", "torch_threads"), lambda v: v >= 0, "an integer >= 0 (0 disables)"),
+    (("learning_rate", "rmsprop_eps", "max_grad_norm", "progress_interval"), lambda v: v > 0, "a finite number > 0"),
+    (("ent_coef", "value_coef"), lambda v: v >= 0, "a finite number >= 0"),
+    (("gamma",), lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    (("seed",), lambda v: 0 <= v <= 2**30, "an integer in [0, 2**30] (the envs are seeded with seed + offsets)"),
+    (
+        ("exp_name",),
+        lambda v: re.fullmatch(r"[A-Za-z0-9.-]+(_[A-Za-z0-9.-]+)*", v) is not None,
+        "letters, digits, '.', '-' and single '_' (it is part of the run name)",
+    ),
+    (("rmsprop_alpha",), lambda v: 0 <= v < 1, "a number in [0, 1)"),
+)
+
+
 def check_args(args: Args) -> dict:
-    """Reject out-of-range arguments before anything is built, naming the flag; return the env kwargs."""
-
-    def require(name: str, ok: bool, allowed: str) -> None:
-        value = getattr(args, name)
-        if (isinstance(value, float) and not math.isfinite(value)) or not ok:
-            raise BadArgument(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
-
-    for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
-        require(name, getattr(args, name) >= 1, "an integer >= 1")
-    for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
-        require(name, getattr(args, name) >= 0, "an integer >= 0 (0 disables)")
-    for name in ("learning_rate", "rmsprop_eps", "max_grad_norm", "progress_interval"):
-        require(name, getattr(args, name) > 0.0, "a finite number > 0")
-    for name in ("ent_coef", "value_coef"):
-        require(name, getattr(args, name) >= 0.0, "a finite number >= 0")
-    require("gamma", 0.0 < args.gamma <= 1.0, "a number in (0, 1]")
-    require("seed", 0 <= args.seed <= 2**30, "an integer in [0, 2**30] (the envs are seeded with seed + offsets)")
-    run_name_part = re.fullmatch(r"[A-Za-z0-9.-]+(_[A-Za-z0-9.-]+)*", args.exp_name)
-    require(
-        "exp_name", run_name_part is not None, "letters, digits, '.', '-' and single '_' (it is part of the run name)"
-    )
-    require("rmsprop_alpha", 0.0 <= args.rmsprop_alpha < 1.0, "a number in [0, 1)")
+    """Reject bad arguments before anything is built, naming the flag; return the env kwargs."""
+    for names, test, allowed in ARG_RULES:
+        for name in names:
+            value = getattr(args, name)
+            if (isinstance(value, float) and not math.isfinite(value)) or not test(value):
+                raise BadArgument(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
     if args.total_timesteps < args.num_envs * args.num_steps:
         raise BadArgument(
             f"--total-timesteps {args.total_timesteps} is less than one update "
@@ -269,11 +265,6 @@ class Column(nn.Module):
         return torch.cat(outputs), state
 
 
-def masked(logits: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
-    """Invalid actions (mask False) get a large negative logit, so they are never sampled."""
-    return logits.masked_fill(~action_mask, -1e8)
-
-
 class Agent(nn.Module):
     """One column (policy and value) acting in every task."""
 
@@ -290,7 +281,8 @@ class Agent(nn.Module):
     def get_action_and_value(self, obs, state, episode_start, action_mask, action=None):
         """Sampled (or given) action, its log-probability, the policy entropy, the value and the new state."""
         hidden, state = self.column.torso(obs, state, episode_start)
-        policy = Categorical(logits=masked(self.column.policy(hidden), action_mask))
+        # invalid actions (mask False) get a large negative logit, so they are never sampled
+        policy = Categorical(logits=self.column.policy(hidden).masked_fill(~action_mask, -1e8))
         if action is None:
             action = policy.sample()
         return action, policy.log_prob(action), policy.entropy(), self.column.value(hidden).squeeze(1), state
@@ -432,19 +424,10 @@ def main(args: Args) -> None:
 
     def save_checkpoint() -> None:
         path = f"runs/{run_name}/checkpoint.pt"
-        rng = {"torch": torch.get_rng_state()}
-        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-        payload = {
-            "script": SCRIPT,
-            "args": asdict(args) | {"resume": None},
-            "run_name": run_name,
-            "global_step": global_step,
-            "update": update,
-            "model": agent.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng,
-        }
-        torch.save(payload, path + ".tmp")
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        state = dict(script=SCRIPT, args=asdict(args) | {"resume": None}, run_name=run_name, global_step=global_step)
+        state |= dict(update=update, model=agent.state_dict(), optimizer=optimizer.state_dict())
+        torch.save(state | {"rng": {"torch": torch.get_rng_state(), "cuda": cuda_rng}}, path + ".tmp")
         os.replace(path + ".tmp", path)  # atomic: a kill mid-save keeps the previous checkpoint
 
     # Rollout storage, allocated once: step t of env e holds the observation the agent acted on, ...
@@ -494,9 +477,10 @@ def main(args: Args) -> None:
             next_autoreset = torch.as_tensor(np.logical_or(terminations, truncations), device=device)
             update_shortest_paths(shortest_paths, infos)
             if "episode" in infos:
+                episode = infos["episode"]
                 for i in np.flatnonzero(infos["_episode"]):
-                    task, ret = task_names[infos["episode"]["task_id"][i]], infos["episode"]["r"][i]
-                    length = infos["episode"]["l"][i]
+                    ret, length, hns = episode["r"][i], episode["l"][i], episode["hns"][i]
+                    task = task_names[episode["task_id"][i]]
                     recent_returns.append(ret)
                     writer.add_scalar("charts/episodic_return", ret, global_step)
                     writer.add_scalar(f"charts/episodic_return/{task}", ret, global_step)
@@ -504,10 +488,8 @@ def main(args: Args) -> None:
                     if np.isfinite(shortest_paths[i]):
                         score = normalized_score(terminations[i], shortest_paths[i], length)
                         writer.add_scalar(f"charts/normalized_score/{task}", score, global_step)
-                    if np.isfinite(infos["episode"]["hns"][i]):
-                        writer.add_scalar(
-                            f"charts/human_normalized_score/{task}", infos["episode"]["hns"][i], global_step
-                        )
+                    if np.isfinite(hns):
+                        writer.add_scalar(f"charts/human_normalized_score/{task}", hns, global_step)
 
         # --- returns --- n-step returns, backwards; an autoreset step's return is its value
         # V(final observation), which bootstraps the previous step when the episode was truncated
@@ -515,9 +497,8 @@ def main(args: Args) -> None:
             next_return = agent.get_value(next_obs, lstm_state, next_episode_start)
             returns = torch.zeros_like(rewards)
             for t in reversed(range(args.num_steps)):
-                next_return = torch.where(
-                    autoreset_steps[t], values[t], rewards[t] + args.gamma * (1.0 - dones[t]) * next_return
-                )
+                bootstrapped = rewards[t] + args.gamma * (1.0 - dones[t]) * next_return
+                next_return = torch.where(autoreset_steps[t], values[t], bootstrapped)
                 returns[t] = next_return
 
         # --- loss --- actor-critic loss over the valid (non-autoreset) steps, re-evaluated with gradients

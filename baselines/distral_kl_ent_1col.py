@@ -71,7 +71,7 @@ class Args:
     num_steps: int = 10
     """n of the n-step returns: steps per env per update"""
     learning_rate: float | None = None
-    """RMSProp learning rate (default per env family: docs/a3c_baselines.md)"""
+    """RMSProp learning rate (default per env family: docs/distral.md)"""
     rmsprop_alpha: float = 0.99
     """RMSProp smoothing constant"""
     rmsprop_eps: float = 1e-5
@@ -110,53 +110,51 @@ class BadArgument(ValueError):
     """An invalid argument, found before training; the command line prints its message without a traceback."""
 
 
-def env_family(env_id: str) -> str:
-    """The mtenvs family of an env id (its package under mtenvs/), or a clear error for other ids."""
+def apply_family_defaults(args: Args) -> Args:
+    """Fill the fields left unset with the defaults of the env's family (its package under mtenvs/)."""
     try:
-        entry_point = str(gym.spec(env_id).entry_point)
+        entry_point = str(gym.spec(args.env_id).entry_point)
     except gym.error.Error as error:
-        raise BadArgument(f"--env-id {env_id!r} is not a registered env id ({error}).") from None
-    family = entry_point.split(":")[0].split(".")[1] if entry_point.startswith("mtenvs.") else None
-    if family is None:
+        raise BadArgument(f"--env-id {args.env_id!r} is not a registered env id ({error}).") from None
+    if not entry_point.startswith("mtenvs."):
         raise BadArgument(
-            f"--env-id {env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
+            f"--env-id {args.env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
             "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
         )
-    return family if family in FAMILY_DEFAULTS else "miniworld"
-
-
-def apply_family_defaults(args: Args) -> Args:
-    """Fill the fields the user left unset with the env family's defaults, and say which were applied."""
-    family = env_family(args.env_id)
+    family = entry_point.split(":")[0].split(".")[1]
+    family = family if family in FAMILY_DEFAULTS else "miniworld"
     applied = {name: value for name, value in FAMILY_DEFAULTS[family].items() if getattr(args, name) is None}
     if applied:
         print(f"{family} defaults applied: " + ", ".join(f"{name}={value}" for name, value in applied.items()))
     return Args(**(asdict(args) | applied))
 
 
+# What each argument must be: (names, test, what is allowed); a float must also be finite.
+ARG_RULES = (
+    (("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"), lambda v: v >= 1, "an integer >= 1"),
+    (("checkpoint_interval", "eval_interval", "torch_threads"), lambda v: v >= 0, "an integer >= 0 (0 disables)"),
+    (("learning_rate", "rmsprop_eps", "max_grad_norm", "progress_interval"), lambda v: v > 0, "a finite number > 0"),
+    (("beta",), lambda v: v > 0, "a finite number > 0"),
+    (("value_coef",), lambda v: v >= 0, "a finite number >= 0"),
+    (("alpha",), lambda v: 0 <= v <= 1, "a number in [0, 1] (alpha = c_KL / (c_KL + c_ent))"),
+    (("gamma",), lambda v: 0 < v <= 1, "a number in (0, 1]"),
+    (("seed",), lambda v: 0 <= v <= 2**30, "an integer in [0, 2**30] (the envs are seeded with seed + offsets)"),
+    (
+        ("exp_name",),
+        lambda v: re.fullmatch(r"[A-Za-z0-9.-]+(_[A-Za-z0-9.-]+)*", v) is not None,
+        "letters, digits, '.', '-' and single '_' (it is part of the run name)",
+    ),
+    (("rmsprop_alpha",), lambda v: 0 <= v < 1, "a number in [0, 1)"),
+)
+
+
 def check_args(args: Args) -> dict:
-    """Reject out-of-range arguments before anything is built, naming the flag; return the env kwargs."""
-
-    def require(name: str, ok: bool, allowed: str) -> None:
-        value = getattr(args, name)
-        if (isinstance(value, float) and not math.isfinite(value)) or not ok:
-            raise BadArgument(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
-
-    for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
-        require(name, getattr(args, name) >= 1, "an integer >= 1")
-    for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
-        require(name, getattr(args, name) >= 0, "an integer >= 0 (0 disables)")
-    for name in ("learning_rate", "rmsprop_eps", "max_grad_norm", "progress_interval", "beta"):
-        require(name, getattr(args, name) > 0.0, "a finite number > 0")
-    require("value_coef", args.value_coef >= 0.0, "a finite number >= 0")
-    require("alpha", 0.0 <= args.alpha <= 1.0, "a number in [0, 1] (alpha = c_KL / (c_KL + c_ent))")
-    require("gamma", 0.0 < args.gamma <= 1.0, "a number in (0, 1]")
-    require("seed", 0 <= args.seed <= 2**30, "an integer in [0, 2**30] (the envs are seeded with seed + offsets)")
-    run_name_part = re.fullmatch(r"[A-Za-z0-9.-]+(_[A-Za-z0-9.-]+)*", args.exp_name)
-    require(
-        "exp_name", run_name_part is not None, "letters, digits, '.', '-' and single '_' (it is part of the run name)"
-    )
-    require("rmsprop_alpha", 0.0 <= args.rmsprop_alpha < 1.0, "a number in [0, 1)")
+    """Reject bad arguments before anything is built, naming the flag; return the env kwargs."""
+    for names, test, allowed in ARG_RULES:
+        for name in names:
+            value = getattr(args, name)
+            if (isinstance(value, float) and not math.isfinite(value)) or not test(value):
+                raise BadArgument(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
     if args.total_timesteps < args.num_envs * args.num_steps:
         raise BadArgument(
             f"--total-timesteps {args.total_timesteps} is less than one update "
@@ -270,11 +268,6 @@ class Column(nn.Module):
         return torch.cat(outputs), state
 
 
-def masked(logits: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
-    """Invalid actions (mask False) get a large negative logit, so they are never sampled."""
-    return logits.masked_fill(~action_mask, -1e8)
-
-
 class Agent(nn.Module):
     """Separate networks: the distilled column h (pi0 = softmax(h)) and a column f_i with value V_i per task,
     pi_i = softmax(f_i); they interact only through the KL. The envs of task i are fed to column i; the
@@ -315,8 +308,9 @@ class Agent(nn.Module):
         hidden, distilled_state = self.distilled.torso(obs, state[0], episode_start)
         h = self.distilled.policy(hidden)
         f, value, task_state = self.task_columns(obs, state[1], episode_start, task_ids)
-        policy = Categorical(logits=masked(f, action_mask))
-        distilled = Categorical(logits=masked(h, action_mask))
+        # invalid actions (mask False) get a large negative logit, so they are never sampled
+        policy = Categorical(logits=f.masked_fill(~action_mask, -1e8))
+        distilled = Categorical(logits=h.masked_fill(~action_mask, -1e8))
         return policy, distilled, value, [distilled_state, task_state]
 
 
@@ -351,8 +345,7 @@ def normalized_score(reached_goal: bool, shortest_path: float, length: int) -> f
 
 @torch.no_grad()
 def evaluate(agent: Agent, envs, layout, device, seed: int, use_distilled: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Mean return and normalised score (NaN where the env has none) per task, one episode per eval env,
-    acting with pi0 alone or with the task policies."""
+    """Mean return and normalised score (NaN where none) per task, one episode per eval env, with pi0 or the pi_i."""
     num_envs, num_actions = envs.num_envs, envs.single_action_space.n
     task_ids = torch.as_tensor(envs.unwrapped.env_task_ids, device=device)
     obs, infos = envs.reset(seed=seed)
@@ -467,19 +460,10 @@ def main(args: Args) -> None:
 
     def save_checkpoint() -> None:
         path = f"runs/{run_name}/checkpoint.pt"
-        rng = {"torch": torch.get_rng_state()}
-        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-        payload = {
-            "script": SCRIPT,
-            "args": asdict(args) | {"resume": None},
-            "run_name": run_name,
-            "global_step": global_step,
-            "update": update,
-            "model": agent.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng,
-        }
-        torch.save(payload, path + ".tmp")
+        cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        state = dict(script=SCRIPT, args=asdict(args) | {"resume": None}, run_name=run_name, global_step=global_step)
+        state |= dict(update=update, model=agent.state_dict(), optimizer=optimizer.state_dict())
+        torch.save(state | {"rng": {"torch": torch.get_rng_state(), "cuda": cuda_rng}}, path + ".tmp")
         os.replace(path + ".tmp", path)  # atomic: a kill mid-save keeps the previous checkpoint
 
     # Rollout storage, allocated once: step t of env e holds the observation the agent acted on, ...
@@ -533,9 +517,10 @@ def main(args: Args) -> None:
             next_autoreset = torch.as_tensor(np.logical_or(terminations, truncations), device=device)
             update_shortest_paths(shortest_paths, infos)
             if "episode" in infos:
+                episode = infos["episode"]
                 for i in np.flatnonzero(infos["_episode"]):
-                    task, ret = task_names[infos["episode"]["task_id"][i]], infos["episode"]["r"][i]
-                    length = infos["episode"]["l"][i]
+                    ret, length, hns = episode["r"][i], episode["l"][i], episode["hns"][i]
+                    task = task_names[episode["task_id"][i]]
                     recent_returns.append(ret)
                     writer.add_scalar("charts/episodic_return", ret, global_step)
                     writer.add_scalar(f"charts/episodic_return/{task}", ret, global_step)
@@ -543,10 +528,8 @@ def main(args: Args) -> None:
                     if np.isfinite(shortest_paths[i]):
                         score = normalized_score(terminations[i], shortest_paths[i], length)
                         writer.add_scalar(f"charts/normalized_score/{task}", score, global_step)
-                    if np.isfinite(infos["episode"]["hns"][i]):
-                        writer.add_scalar(
-                            f"charts/human_normalized_score/{task}", infos["episode"]["hns"][i], global_step
-                        )
+                    if np.isfinite(hns):
+                        writer.add_scalar(f"charts/human_normalized_score/{task}", hns, global_step)
 
         # --- returns --- n-step returns of the regularised reward r + (alpha/beta) log pi0 - (1/beta) log pi_i,
         # backwards; an autoreset step's return is V(final observation), bootstrapping a truncated episode
@@ -555,11 +538,8 @@ def main(args: Args) -> None:
             next_return = agent.get_value(next_obs, lstm_state, next_episode_start, task_ids)
             returns = torch.zeros_like(rewards)
             for t in reversed(range(args.num_steps)):
-                next_return = torch.where(
-                    autoreset_steps[t],
-                    values[t],
-                    rewards[t] + regularisers[t] + args.gamma * (1.0 - dones[t]) * next_return,
-                )
+                bootstrapped = rewards[t] + regularisers[t] + args.gamma * (1.0 - dones[t]) * next_return
+                next_return = torch.where(autoreset_steps[t], values[t], bootstrapped)
                 returns[t] = next_return
 
         # --- loss --- policy gradient (the step's own regulariser enters analytically as c_KL KL - c_ent H) and
@@ -599,18 +579,17 @@ def main(args: Args) -> None:
         if args.eval_interval and (crossed(args.eval_interval, update_start_step, global_step) or last_update):
             if eval_envs is None:
                 eval_envs = make_envs(args.env_id, len(task_names) * args.eval_episodes, env_kwargs)
-            for use_distilled, tags in ((False, EVAL_TAGS), (True, DISTILLED_EVAL_TAGS)):
-                per_task, scores = evaluate(
-                    agent, eval_envs, layout, device, args.seed + 10_000 + update, use_distilled
-                )
+            eval_seed = args.seed + 10_000 + update
+            for use_distilled, (return_tag, score_tag) in ((False, EVAL_TAGS), (True, DISTILLED_EVAL_TAGS)):
+                per_task, scores = evaluate(agent, eval_envs, layout, device, eval_seed, use_distilled)
                 for task, ret, score in zip(task_names, per_task, scores, strict=True):
-                    writer.add_scalar(f"{tags[0]}/{task}", ret, global_step)
+                    writer.add_scalar(f"{return_tag}/{task}", ret, global_step)
                     if np.isfinite(score):
-                        writer.add_scalar(f"{tags[1]}/{task}", score, global_step)
-                writer.add_scalar(tags[0], per_task.mean(), global_step)
+                        writer.add_scalar(f"{score_tag}/{task}", score, global_step)
+                writer.add_scalar(return_tag, per_task.mean(), global_step)
                 if np.isfinite(scores).all():
-                    writer.add_scalar(tags[1], scores.mean(), global_step)
-                print(f"step {global_step}: {tags[0]} {per_task.mean():.3f}, normalized {scores.mean():.3f}")
+                    writer.add_scalar(score_tag, scores.mean(), global_step)
+                print(f"step {global_step}: {return_tag} {per_task.mean():.3f}, normalized {scores.mean():.3f}")
         if time.time() - last_progress >= args.progress_interval or last_update:
             mean_return = f"{np.mean(recent_returns):.3f}" if recent_returns else "n/a (no episode finished yet)"
             print(
