@@ -24,7 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from mtenvs.validation import check_reset_options, check_seed
+from mtenvs.validation import check_int, check_reset_options, check_seed
 
 TASK_SCHEDULES = ("uniform", "round_robin", "fixed")
 RESET_OPTION_KEYS = ("task",)
@@ -50,10 +50,8 @@ def grouped_task_ids(num_envs: int, num_tasks: int) -> np.ndarray:
 
     With ``num_envs`` a multiple of ``num_tasks`` every task gets an equal, contiguous group.
     """
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-    if num_tasks < 1:
-        raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+    num_envs = check_int("num_envs", num_envs, low=1)
+    num_tasks = check_int("num_tasks", num_tasks, low=1)
     return (np.arange(num_envs, dtype=np.int64) * num_tasks) // num_envs
 
 

@@ -97,6 +97,16 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
                 f"{observation_values:,} float32 values, more than the {MAX_BATCH_OBSERVATION_VALUES:,} (1 GiB) a "
                 "batch may hold; use fewer sub-envs, a smaller map or a smaller observation_type."
             )
+        if device is not None:
+            import torch
+
+            try:
+                torch.zeros(1, device=device)
+            except (AssertionError, RuntimeError, TypeError) as err:  # torch raises all three
+                raise ValueError(
+                    f"device must be None (NumPy) or an available torch device such as 'cpu' or 'cuda', "
+                    f"got {device!r} ({err})."
+                ) from err
         self.device = device
         self.render_mode = render_mode
         self._batch = TwoRoomsBatch(

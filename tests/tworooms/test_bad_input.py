@@ -130,3 +130,6 @@ def test_bad_vector_arguments_raise():
         gym.make_vec("TwoRooms-v0", num_envs=8, vectorization="sync", device="cpu")
     with pytest.raises(ValueError, match=r"Unknown reset option\(s\) \['task'\]"):
         TwoRoomsVectorEnv(8).reset(options={"task": 1})
+    for device in ("gpu0", 3.5):
+        with pytest.raises(ValueError, match=r"device must be None \(NumPy\) or an available torch device"):
+            TwoRoomsVectorEnv(8, device=device)
