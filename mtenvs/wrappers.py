@@ -24,12 +24,17 @@ def _as_numpy(values: Any) -> np.ndarray:
     return values.detach().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)
 
 
-def _require_contract(env: gym.Env | VectorEnv, wrapper: str, attributes: tuple[str, ...]) -> None:
-    """``TypeError`` unless ``env.unwrapped`` has the contract attributes the wrapper reads."""
-    base = getattr(env, "unwrapped", env)
+def _require_contract(env: gym.Env | VectorEnv, wrapper: str, attributes: tuple[str, ...], *, vector: bool) -> None:
+    """``TypeError`` unless ``env`` is a single (or, with ``vector``, a vector) env whose
+    ``unwrapped`` has the contract attributes the wrapper reads."""
+    if isinstance(env, VectorEnv) != vector:
+        other = wrapper.removesuffix("Vector") if vector else f"{wrapper}Vector"
+        kind, got = ("a vector env", "a single env") if vector else ("a single env", "a vector env")
+        raise TypeError(f"{wrapper} wraps {kind}, got {got} ({type(env).__name__}); use {other} for it.")
+    base = env.unwrapped
     missing = [name for name in attributes if not hasattr(base, name)]
     if missing:
-        kind = "vector env" if isinstance(env, VectorEnv) else "env"
+        kind = "vector env" if vector else "env"
         raise TypeError(
             f"{wrapper} needs an mtenvs {kind} (one made by gym.make(_vec) of an mtenvs id, with "
             f"{', '.join(attributes)} and info['task_id']); {type(base).__name__} has no {', '.join(missing)}."
@@ -47,7 +52,7 @@ class TaskObservation(gym.ObservationWrapper):
     """
 
     def __init__(self, env: gym.Env):
-        _require_contract(env, "TaskObservation", ("task_names", "num_tasks", "task_id"))
+        _require_contract(env, "TaskObservation", ("task_names", "num_tasks", "task_id"), vector=False)
         super().__init__(env)
         self.num_tasks = env.unwrapped.num_tasks
         self.observation_space = _task_dict_space(env.observation_space, self.num_tasks)
@@ -61,7 +66,7 @@ class TaskObservationVector(VectorWrapper):
     """Vector form of :class:`TaskObservation`: ``task`` is a ``(num_envs, num_tasks)`` one-hot batch."""
 
     def __init__(self, env: VectorEnv):
-        _require_contract(env, "TaskObservationVector", ("task_names", "num_tasks"))
+        _require_contract(env, "TaskObservationVector", ("task_names", "num_tasks"), vector=True)
         super().__init__(env)
         self.num_tasks = env.unwrapped.num_tasks
         self.single_observation_space = _task_dict_space(env.single_observation_space, self.num_tasks)
@@ -91,7 +96,9 @@ class RecordTaskEpisodeStatistics(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env):
-        _require_contract(env, "RecordTaskEpisodeStatistics", ("task_names", "task_id", "human_normalized_score"))
+        _require_contract(
+            env, "RecordTaskEpisodeStatistics", ("task_names", "task_id", "human_normalized_score"), vector=False
+        )
         super().__init__(env)
         self._return = 0.0
         self._length = 0
@@ -130,7 +137,7 @@ class RecordTaskEpisodeStatisticsVector(VectorWrapper):
     """
 
     def __init__(self, env: VectorEnv):
-        _require_contract(env, "RecordTaskEpisodeStatisticsVector", ("task_names", "score_references"))
+        _require_contract(env, "RecordTaskEpisodeStatisticsVector", ("task_names", "score_references"), vector=True)
         super().__init__(env)
         self.autoreset_mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         self._references = _reference_table(env.unwrapped.score_references)

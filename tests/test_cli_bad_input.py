@@ -112,3 +112,18 @@ def test_contract_wrappers_refuse_envs_that_are_not_mtenvs_envs(wrapper, make):
     with pytest.raises(TypeError, match=rf"{wrapper.__name__} needs an mtenvs (vector )?env .*CartPole\w* has no"):
         wrapper(env)
     env.close()
+
+
+WRONG_KIND_CASES = [
+    (mtenvs.TaskObservation, lambda: gym.make_vec("TwoRooms-v0", num_envs=8), "use TaskObservationVector"),
+    (mtenvs.TaskObservationVector, lambda: gym.make("TwoRooms-v0"), "use TaskObservation for it"),
+    (mtenvs.RecordTaskEpisodeStatisticsVector, lambda: gym.make("TwoRooms-v0"), "use RecordTaskEpisodeStatistics "),
+]
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "make", "words"), WRONG_KIND_CASES, ids=["single-on-vector", "vector-on-single", "stats"]
+)
+def test_contract_wrappers_refuse_the_wrong_kind_of_env(wrapper, make, words):
+    with pytest.raises(TypeError, match=rf"{wrapper.__name__} wraps a (single|vector) env, got .*{words}"):
+        wrapper(make())
