@@ -46,7 +46,7 @@ def build(path: str, num_envs: int = 2, **kwargs: Any) -> VectorEnv:
 
 NUM_ENVS_TYPE = [1.5, True, "2", None, 2.0]
 NUM_ENVS_RANGE = [0, -3]
-NUM_ENVS_SIZE = [MAX_NUM_ENVS + 1, 10**9]
+NUM_ENVS_SIZE = [2**20 + 1, 10**9]  # beyond every path's bound (1024; 2**20 for batched TwoRooms)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -59,10 +59,15 @@ def test_num_envs_of_a_wrong_type_is_refused_alike_everywhere(path, num_envs):
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("num_envs", NUM_ENVS_RANGE + NUM_ENVS_SIZE)
 def test_num_envs_out_of_range_is_refused_alike_everywhere(path, num_envs):
-    if path == "tworooms-batched" and num_envs == MAX_NUM_ENVS + 1:
-        pytest.skip("batched TwoRooms allows more sub-envs (2**20)")
     with pytest.raises(ValueError, match=r"^num_envs must be an int in 1\.\.\d+, got"):
         build(path, num_envs)
+
+
+def test_each_path_states_its_own_bound():
+    with pytest.raises(ValueError, match=rf"num_envs must be an int in 1\.\.{MAX_NUM_ENVS}, got {MAX_NUM_ENVS + 1}"):
+        build("tworooms-sync", MAX_NUM_ENVS + 1)
+    envs = build("tworooms-batched", MAX_NUM_ENVS + 1)
+    assert envs.num_envs == MAX_NUM_ENVS + 1
 
 
 def test_batched_tworooms_observations_are_bounded_in_memory():
