@@ -143,7 +143,7 @@ def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> 
         raise ValueError(f"No benchmark for {env_id!r}; families with one: {', '.join(THROUGHPUT_MODULES)}.")
     if num_envs is not None:
         check_int("num_envs", num_envs, 1, MAX_NUM_ENVS_BY_FAMILY.get(family, MAX_NUM_ENVS))
-    if check_number("seconds", seconds, 0.0, MAX_SECONDS) <= 0.0:
+    if not 0.0 < check_number("seconds", seconds) <= MAX_SECONDS:
         raise ValueError(f"seconds must be a finite number in (0, {MAX_SECONDS:g}], got {seconds}.")
     module = importlib.import_module(THROUGHPUT_MODULES[family])
     return module.measure(env_id, num_envs=num_envs, seconds=seconds)
