@@ -32,6 +32,26 @@ VECTORIZATIONS = ("sync", "async")
 # Upper bound on sub-envs of the process- and emulator-backed vector envs (batched TwoRooms, whose
 # sub-envs are array rows, allows more: mtenvs.tworooms.vector).
 MAX_NUM_ENVS = 1024
+MAX_BATCH_OBSERVATION_BYTES = 2**30  # 1 GiB: one batch of observations, on every path
+
+
+def check_batch_memory(num_envs: int, observation_space: spaces.Space) -> None:
+    """``ValueError`` when one batch of ``num_envs`` observations would take more than 1 GiB."""
+    size = sum(int(np.prod(leaf.shape)) * np.dtype(leaf.dtype).itemsize for leaf in _leaf_spaces(observation_space))
+    if num_envs * size > MAX_BATCH_OBSERVATION_BYTES:
+        raise ValueError(
+            f"num_envs={num_envs} sub-envs x {size:,}-byte observations ({observation_space}) is "
+            f"{num_envs * size:,} bytes, more than the 1 GiB a batch may hold; use fewer sub-envs or "
+            "smaller observations."
+        )
+
+
+def _leaf_spaces(space: spaces.Space) -> list[spaces.Space]:
+    if isinstance(space, spaces.Dict):
+        return [leaf for sub in space.spaces.values() for leaf in _leaf_spaces(sub)]
+    if isinstance(space, spaces.Tuple):
+        return [leaf for sub in space.spaces for leaf in _leaf_spaces(sub)]
+    return [space]
 
 
 def check_num_envs(num_envs: object, maximum: int = MAX_NUM_ENVS) -> int:
@@ -201,6 +221,7 @@ class MultiTaskVectorEnv(MultiTaskVectorBase):
             num_envs, base.task_names, task_assignment=task_assignment, score_references=base.score_references
         )
         self.protocol = getattr(base, "protocol", None)  # emulator envs name theirs (MultiAtari)
+        check_batch_memory(self.num_envs, probe.observation_space)
         probe.close()
         if self.env_task_ids is not None:
             kwargs_per_env = [dict(env_kwargs, task_schedule="fixed", task=int(t)) for t in self.env_task_ids]

@@ -70,9 +70,20 @@ def test_each_path_states_its_own_bound():
     assert envs.num_envs == MAX_NUM_ENVS + 1
 
 
-def test_batched_tworooms_observations_are_bounded_in_memory():
-    with pytest.raises(ValueError, match=r"num_envs=1048576 sub-envs x \(8, 34, 98\) observations"):
-        gym.make_vec("TwoRooms-v0", num_envs=2**20, room_size=32, corridor_length=32, observation_type="image")
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: gym.make_vec("TwoRooms-v0", num_envs=2**20, room_size=32, corridor_length=32, observation_type="image"),
+        lambda: gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=1024, screen_size=336, stack_size=64),
+        lambda: gym.make_vec(
+            "MultiAtari-PongBreakout-v0", num_envs=1024, screen_size=336, stack_size=64, vectorization="sync"
+        ),
+    ],
+    ids=["tworooms-batched", "atari-ale", "atari-sync"],
+)
+def test_observation_batches_are_bounded_in_memory(make):
+    with pytest.raises(ValueError, match=r"num_envs=\d+ sub-envs x [\d,]+-byte observations .* more than the 1 GiB"):
+        make()
 
 
 # ---------------------------------------------------------------------- other constructor arguments

@@ -30,6 +30,7 @@ from mtenvs.vector import (
     MultiTaskVectorBase,
     MultiTaskVectorEnv,
     check_autoreset_mode,
+    check_batch_memory,
     check_num_envs,
     check_task_assignment,
     check_vectorization,
@@ -114,6 +115,8 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
         self._env_masks = self.action_masks[self.env_task_ids]
         self.autoreset_mode = check_autoreset_mode(autoreset_mode, (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP))
         check_int("num_threads", num_threads, 0, MAX_NUM_THREADS)
+        self.single_observation_space = spaces.Box(0, 255, (stack_size, screen_size, screen_size), np.uint8)
+        check_batch_memory(self.num_envs, self.single_observation_space)
         ale_kwargs = ale_vector_kwargs(settings, frame_skip, screen_size, stack_size, noop_max)
         # (task id, slice of sub-envs, that game's vector env) for every game with sub-envs.
         self._groups: list[tuple[int, slice, AtariVectorEnv]] = []
@@ -128,7 +131,6 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
                     **ale_kwargs,
                 )
                 self._groups.append((task_id, slice(int(members[0]), int(members[-1]) + 1), group))
-        self.single_observation_space = spaces.Box(0, 255, (stack_size, screen_size, screen_size), np.uint8)
         self.single_action_space = spaces.Discrete(NUM_ACTIONS)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)

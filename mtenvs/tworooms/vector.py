@@ -29,6 +29,7 @@ from mtenvs.validation import check_bool
 from mtenvs.vector import (
     MultiTaskVectorBase,
     MultiTaskVectorEnv,
+    check_batch_memory,
     check_batched_actions,
     check_num_envs,
     check_task_assignment,
@@ -39,7 +40,6 @@ from mtenvs.vector import (
 VECTORIZATIONS = ("batched", "sync", "async")
 # Sub-envs are rows of arrays here, so far more fit than in process-backed vector envs.
 MAX_BATCHED_NUM_ENVS = 2**20
-MAX_BATCH_OBSERVATION_VALUES = 2**28  # 1 GiB of float32 observations per batch
 
 
 class TwoRoomsVectorEnv(MultiTaskVectorBase):
@@ -90,13 +90,7 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
             num_envs, self.layout.task_names, task_assignment=task_assignment, max_num_envs=MAX_BATCHED_NUM_ENVS
         )
         self.single_observation_space = observation_space(self.layout, observation_type, (goal_reward, step_reward))
-        observation_values = self.num_envs * int(np.prod(self.single_observation_space.shape))
-        if observation_values > MAX_BATCH_OBSERVATION_VALUES:
-            raise ValueError(
-                f"num_envs={self.num_envs} sub-envs x {self.single_observation_space.shape} observations is "
-                f"{observation_values:,} float32 values, more than the {MAX_BATCH_OBSERVATION_VALUES:,} (1 GiB) a "
-                "batch may hold; use fewer sub-envs, a smaller map or a smaller observation_type."
-            )
+        check_batch_memory(self.num_envs, self.single_observation_space)
         if device is not None:
             import torch
 
