@@ -75,10 +75,14 @@ class MultiTaskEnv(gym.Env):
     _needs_reset: bool = True  # before the first reset and after an episode ends
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Check ``seed`` (None or an int >= 0) and seed ``np_random``; subclasses call this first.
+        """Check ``seed`` (None or an int >= 0) and ``options`` (None or a dict of valid options, with a
+        valid task), then seed ``np_random``: subclasses call this first, so a bad call changes nothing.
 
-        Subclasses then call :meth:`_choose_task` with the options, which checks them.
+        Subclasses then call :meth:`_choose_task` with the options.
         """
+        options = check_reset_options(options, RESET_OPTION_KEYS)
+        if options.get("task") is not None:
+            self.task_index(options["task"])
         gym.Env.reset(self, seed=check_seed(seed))
 
     def _check_can_step(self) -> None:

@@ -163,6 +163,18 @@ def test_reset_options(env_id):
 
 
 @pytest.mark.parametrize("env_id", IDS)
+def test_a_refused_reset_changes_nothing(env_id):
+    env, twin = make(env_id).unwrapped, make(env_id).unwrapped
+    env.reset(seed=1)
+    twin.reset(seed=1)
+    for options in ({"level": 1}, {"task": env.num_tasks}, "task"):
+        with pytest.raises((TypeError, ValueError)):
+            env.reset(seed=2, options=options)  # neither reseeds nor restarts the episode
+    action = env.action_space.sample()
+    assert data_equivalence(env.step(action), twin.step(action))
+
+
+@pytest.mark.parametrize("env_id", IDS)
 def test_step_outside_an_episode_raises(env_id):
     env = make(env_id).unwrapped
     with pytest.raises(RuntimeError, match=r"reset\(\)"):

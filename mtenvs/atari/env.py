@@ -163,7 +163,7 @@ class MultiAtariEnv(MultiTaskEnv):
         return self._games[task_id]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=seed, options=options)
         if seed is not None:
             # Emulators created before this seed must not keep RNG state from before it.
             self._games.clear()

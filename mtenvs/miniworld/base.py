@@ -437,7 +437,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
     # ------------------------------------------------------------------ episode
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        MultiTaskEnv.reset(self, seed=seed)  # not MiniWorldEnv.reset: worlds are built below
+        MultiTaskEnv.reset(self, seed=seed, options=options)  # not MiniWorldEnv.reset: worlds are built below
         self._choose_task(options)
         self.max_episode_steps = self.episode_limits[self.task_id]
         self.step_count = 0

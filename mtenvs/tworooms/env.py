@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from mtenvs.core import RESET_OPTION_KEYS, MultiTaskEnv, ensure_json_kwargs
+from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
 from mtenvs.tworooms.dynamics import TwoRoomsBatch, observation_space
 from mtenvs.tworooms.layout import (
     DEFAULT_CORRIDOR_LENGTH,
@@ -16,7 +16,7 @@ from mtenvs.tworooms.layout import (
     TwoRoomsLayout,
     build_layout,
 )
-from mtenvs.validation import check_int, check_number, check_reset_options
+from mtenvs.validation import check_int, check_number
 
 DEFAULT_MAX_STEPS = 100
 MAX_MAX_STEPS = 1_000_000
@@ -162,11 +162,10 @@ class TwoRoomsEnv(MultiTaskEnv):
         return self.layout.cell(int(self.layout.goals[self.task_id]))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        options = check_reset_options(options, RESET_OPTION_KEYS)
-        super().reset(seed=seed)
+        super().reset(seed=seed, options=options)
         if seed is not None or not self._started:
             self._batch.set_keys([int(self.np_random.integers(2**63))])
-        pinned = options.get("task") is not None or self.task_schedule != "uniform"
+        pinned = (options or {}).get("task") is not None or self.task_schedule != "uniform"
         self._choose_task(options)  # validates options; under "uniform" the batch draws the task instead
         self._batch.begin(np.zeros(1, dtype=np.int64), [self.task_id] if pinned else None)
         self.task_id = int(self._batch.task[0])
