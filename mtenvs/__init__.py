@@ -6,7 +6,7 @@ exposes the shared multi-task contract.
 
 from mtenvs.core import MultiTaskEnv, grouped_task_ids, one_hot_tasks
 from mtenvs.registration import mtenvs_ids, register_all
-from mtenvs.vector import MultiTaskVectorEnv
+from mtenvs.vector import MultiTaskVectorBase, MultiTaskVectorEnv
 from mtenvs.wrappers import (
     RecordTaskEpisodeStatistics,
     RecordTaskEpisodeStatisticsVector,
@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MultiTaskEnv",
+    "MultiTaskVectorBase",
     "MultiTaskVectorEnv",
     "RecordTaskEpisodeStatistics",
     "RecordTaskEpisodeStatisticsVector",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +14,28 @@ from mtenvs.benchmark import add_arguments as add_benchmark_arguments
 from mtenvs.benchmark import run_from_args as run_benchmark
 from mtenvs.report.command import add_arguments as add_report_arguments
 from mtenvs.report.command import run_from_args as run_report
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text}")
+    return value
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -57,15 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("throughput", help="steps/s of an env beside its raw simulator reference, and the ratio")
     p.add_argument("env_id")
-    p.add_argument("--num-envs", type=int, default=None, help="sub-envs (default: the family's own)")
-    p.add_argument("--seconds", type=float, default=10.0, help="timing budget per contender")
+    p.add_argument("--num-envs", type=_positive_int, default=None, help="sub-envs (default: the family's own)")
+    p.add_argument(
+        "--seconds", type=_positive_seconds, default=10.0, help="timing budget per contender (0 < s <= 3600)"
+    )
     p.set_defaults(func=_cmd_throughput)
 
     p = sub.add_parser("render", help="a GIF and a PNG strip per task from a random rollout")
     p.add_argument("env_id")
     p.add_argument("--out", default="renders", help="output folder")
-    p.add_argument("--steps", type=int, default=200, help="random steps per task")
-    p.add_argument("--frames", type=int, default=6, help="frames in each PNG strip")
+    p.add_argument("--steps", type=_positive_int, default=200, help="random steps per task (at most 5000)")
+    p.add_argument("--frames", type=_positive_int, default=6, help="frames in each PNG strip (at most 100)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_render)
 

@@ -9,6 +9,10 @@ Every mtenvs environment subclasses :class:`MultiTaskEnv`, which owns the task b
   every reset and step ``info``.
 
 Task sampling uses the env's seeded ``np_random``, so seeded runs pick the same tasks.
+
+It also owns the episode state every family shares: ``step`` before the first ``reset``, or after
+an episode has ended (terminated or truncated) without a new ``reset``, raises ``RuntimeError``
+(:meth:`MultiTaskEnv._check_can_step`), as Gymnasium's checker treats both as errors.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from mtenvs.validation import check_int, check_reset_options, check_seed
 
 TASK_SCHEDULES = ("uniform", "round_robin", "fixed")
 RESET_OPTION_KEYS = ("task",)
@@ -44,10 +50,8 @@ def grouped_task_ids(num_envs: int, num_tasks: int) -> np.ndarray:
 
     With ``num_envs`` a multiple of ``num_tasks`` every task gets an equal, contiguous group.
     """
-    if num_envs < 1:
-        raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-    if num_tasks < 1:
-        raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+    num_envs = check_int("num_envs", num_envs, low=1)
+    num_tasks = check_int("num_tasks", num_tasks, low=1)
     return (np.arange(num_envs, dtype=np.int64) * num_tasks) // num_envs
 
 
@@ -68,6 +72,29 @@ class MultiTaskEnv(gym.Env):
     task_names: tuple[str, ...] = ()
     task_id: int = 0
     task_schedule: str = "uniform"
+    _needs_reset: bool = True  # before the first reset and after an episode ends
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Check ``seed`` (None or an int >= 0) and ``options`` (None or a dict of valid options, with a
+        valid task), then seed ``np_random``: subclasses call this first, so a bad call changes nothing.
+
+        Subclasses then call :meth:`_choose_task` with the options.
+        """
+        options = check_reset_options(options, RESET_OPTION_KEYS)
+        if options.get("task") is not None:
+            self.task_index(options["task"])
+        gym.Env.reset(self, seed=check_seed(seed))
+
+    def _check_can_step(self) -> None:
+        """Raise ``RuntimeError`` unless an episode is running (call before changing any state)."""
+        if self._needs_reset:
+            if getattr(self, "_np_random", None) is None:
+                raise RuntimeError("Call reset() before step().")
+            raise RuntimeError("The episode has ended (terminated or truncated); call reset() before step().")
+
+    def _end_step(self, terminated: bool, truncated: bool) -> None:
+        """Record whether this step ended the episode (then only ``reset`` may follow)."""
+        self._needs_reset = bool(terminated or truncated)
 
     def _init_tasks(
         self,
@@ -85,7 +112,11 @@ class MultiTaskEnv(gym.Env):
             raise ValueError(f"Task names must be unique, got {names}.")
         self.task_names = names
         if task_schedule not in TASK_SCHEDULES:
-            raise ValueError(f"Unknown task_schedule {task_schedule!r}; valid schedules: {', '.join(TASK_SCHEDULES)}.")
+            raise ValueError(
+                f"Unknown task_schedule {task_schedule!r}; valid schedules: {', '.join(TASK_SCHEDULES)}."
+                if isinstance(task_schedule, str)
+                else f"task_schedule must be a str, one of {', '.join(TASK_SCHEDULES)}; got {task_schedule!r}."
+            )
         if task_schedule == "fixed" and task is None:
             raise ValueError('task_schedule="fixed" needs task= (a task id or name).')
         if task is not None and task_schedule != "fixed":
@@ -130,10 +161,8 @@ class MultiTaskEnv(gym.Env):
 
     def _choose_task(self, options: Mapping[str, Any] | None) -> int:
         """Pick the next episode's task from ``options["task"]`` or the schedule; sets ``task_id``."""
-        options = dict(options or {})
-        unknown = set(options) - set(RESET_OPTION_KEYS)
-        if unknown:
-            raise ValueError(f"Unknown reset option(s) {sorted(unknown)}; valid options: {list(RESET_OPTION_KEYS)}.")
+        options = check_reset_options(options, RESET_OPTION_KEYS)
+        self._needs_reset = False
         if options.get("task") is not None:
             self.task_id = self.task_index(options["task"])
         elif self.task_schedule == "fixed":
@@ -162,6 +191,7 @@ class MultiTaskEnv(gym.Env):
             "np_random": self._np_random.bit_generator.state if self._np_random is not None else None,
             "task_id": self.task_id,
             "round_robin_next": self._round_robin_next,
+            "needs_reset": self._needs_reset,
         }
 
     def _restore_contract_state(self, state: Mapping[str, Any]) -> None:
@@ -171,6 +201,7 @@ class MultiTaskEnv(gym.Env):
             self._np_random.bit_generator.state = state["np_random"]
         self.task_id = state["task_id"]
         self._round_robin_next = state["round_robin_next"]
+        self._needs_reset = state["needs_reset"]
 
     def human_normalized_score(self, task: int | str, score: float) -> float:
         """(score - random) / (human - random) for tasks with reference scores, else NaN."""

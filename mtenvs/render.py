@@ -7,6 +7,8 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from mtenvs.validation import check_int, check_seed
+
 
 def rollout_frames(env_id: str, task: int, steps: int, seed: int) -> list[np.ndarray]:
     """``rgb_array`` frames of a random rollout of one task (valid actions only, where masked)."""
@@ -27,12 +29,18 @@ def rollout_frames(env_id: str, task: int, steps: int, seed: int) -> list[np.nda
     return frames
 
 
+MAX_RENDER_STEPS = 5000
+MAX_STRIP_FRAMES = 100
+
+
 def render_tasks(env_id: str, out: str | Path, steps: int = 200, frames: int = 6, seed: int = 0) -> list[Path]:
     """Write ``<out>/<env_id>/<task>.gif`` for every task and ``<out>/<env_id>.png`` (tasks x frames)."""
     import imageio.v3 as iio
 
-    if steps < 1 or frames < 1:
-        raise ValueError(f"steps and frames must be >= 1, got steps={steps}, frames={frames}.")
+    # Every step's frame is kept in memory: the bounds keep a clip to a few hundred MB at most.
+    check_int("steps", steps, 1, MAX_RENDER_STEPS)
+    check_int("frames", frames, 1, MAX_STRIP_FRAMES)
+    check_seed(seed)
     probe = gym.make(env_id)
     task_names = probe.unwrapped.task_names
     probe.close()

@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from mtenvs.validation import check_int, check_number
+from mtenvs.vector import MAX_NUM_ENVS
+
 
 @dataclass
 class Measurement:
@@ -123,10 +126,24 @@ THROUGHPUT_MODULES = {
 }
 
 
+# Bounds of ``measure``'s arguments (a run is several contenders x ``seconds``; batched TwoRooms'
+# sub-envs are array rows, so it allows far more of them than process- or emulator-backed envs).
+MAX_SECONDS = 3600.0
+MAX_NUM_ENVS_BY_FAMILY = {"TwoRooms": 2**20}
+
+
 def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> ThroughputResult:
-    """Run the benchmark of the family that ``env_id`` belongs to."""
-    family = env_id.split("-")[0]
+    """Run the benchmark of the family that ``env_id`` belongs to.
+
+    ``num_envs`` is None (the family's default) or an int in 1..``MAX_NUM_ENVS`` (2**20 for
+    TwoRooms); ``seconds`` is each contender's timing budget, a finite number in (0, 3600].
+    """
+    family = env_id.split("-")[0] if isinstance(env_id, str) else None
     if family not in THROUGHPUT_MODULES:
         raise ValueError(f"No benchmark for {env_id!r}; families with one: {', '.join(THROUGHPUT_MODULES)}.")
+    if num_envs is not None:
+        check_int("num_envs", num_envs, 1, MAX_NUM_ENVS_BY_FAMILY.get(family, MAX_NUM_ENVS))
+    if not 0.0 < check_number("seconds", seconds) <= MAX_SECONDS:
+        raise ValueError(f"seconds must be a finite number in (0, {MAX_SECONDS:g}], got {seconds}.")
     module = importlib.import_module(THROUGHPUT_MODULES[family])
     return module.measure(env_id, num_envs=num_envs, seconds=seconds)

@@ -4,39 +4,76 @@
   (the per-task worker groups of Distral and multi-task A3C);
 * **sampled** — every sub-env draws a task per episode from its own seeded RNG.
 
-:class:`MultiTaskVectorEnv` builds either assignment from any single mtenvs env with Gymnasium's
-``SyncVectorEnv`` or ``AsyncVectorEnv``. Families with a faster native batch (MultiAtari,
-TwoRooms) implement the same attributes themselves; every mtenvs vector env exposes
-``task_names``, ``num_tasks``, ``task_assignment``, ``env_task_ids`` (the pinned tasks, or
-``None`` when sampled) and ``score_references``, and returns ``infos["task_id"]`` on every call.
+:class:`MultiTaskVectorBase` is the contract every mtenvs vector env subclasses: the task
+attributes (``task_names``, ``num_tasks``, ``task_assignment``, ``env_task_ids``: the pinned tasks,
+or ``None`` when sampled, ``score_references``) and the checks of ``num_envs``, ``reset``'s seed
+and options, and each action batch. :class:`MultiTaskVectorEnv` builds either assignment from any
+single mtenvs env with Gymnasium's ``SyncVectorEnv`` or ``AsyncVectorEnv``; families with a faster
+native batch (MultiAtari, TwoRooms) subclass the base directly. Every one returns
+``infos["task_id"]`` on every call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
 from mtenvs.core import grouped_task_ids
+from mtenvs.validation import check_bool, check_choice, check_int, check_reset_options, check_seed
 from mtenvs.wrappers import TaskObservation, TaskObservationVector
 
 TASK_ASSIGNMENTS = ("grouped", "sampled")
 VECTORIZATIONS = ("sync", "async")
+# Upper bound on sub-envs of the process- and emulator-backed vector envs (batched TwoRooms, whose
+# sub-envs are array rows, allows more: mtenvs.tworooms.vector).
+MAX_NUM_ENVS = 1024
+MAX_BATCH_OBSERVATION_BYTES = 2**30  # 1 GiB: one batch of observations, on every path
 
 
-def check_task_assignment(task_assignment: str) -> None:
+def check_batch_memory(num_envs: int, observation_space: spaces.Space) -> None:
+    """``ValueError`` when one batch of ``num_envs`` observations would take more than 1 GiB."""
+    size = sum(int(np.prod(leaf.shape)) * np.dtype(leaf.dtype).itemsize for leaf in _leaf_spaces(observation_space))
+    if num_envs * size > MAX_BATCH_OBSERVATION_BYTES:
+        raise ValueError(
+            f"num_envs={num_envs} sub-envs x {size:,}-byte observations ({observation_space}) is "
+            f"{num_envs * size:,} bytes, more than the 1 GiB a batch may hold; use fewer sub-envs or "
+            "smaller observations."
+        )
+
+
+def _leaf_spaces(space: spaces.Space) -> list[spaces.Space]:
+    if isinstance(space, spaces.Dict):
+        return [leaf for sub in space.spaces.values() for leaf in _leaf_spaces(sub)]
+    if isinstance(space, spaces.Tuple):
+        return [leaf for sub in space.spaces for leaf in _leaf_spaces(sub)]
+    return [space]
+
+
+def check_num_envs(num_envs: object, maximum: int = MAX_NUM_ENVS) -> int:
+    """``num_envs``: an int in ``1..maximum`` (the same check and message on every vector path)."""
+    return check_int("num_envs", num_envs, low=1, high=maximum)
+
+
+def check_task_assignment(task_assignment: object) -> str:
     """Raise ``ValueError`` unless ``task_assignment`` is ``"grouped"`` or ``"sampled"``."""
-    if task_assignment not in TASK_ASSIGNMENTS:
-        raise ValueError(f"Unknown task_assignment {task_assignment!r}; valid: {', '.join(TASK_ASSIGNMENTS)}.")
+    return check_choice("task_assignment", task_assignment, TASK_ASSIGNMENTS)
 
 
 def check_vector_seed(seed: object) -> None:
-    """Native mtenvs vector envs take an int seed (sub-env ``i`` gets ``seed + i``) or None."""
-    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)):
-        raise TypeError(f"seed must be an int (sub-env i gets seed + i) or None, got {seed!r}.")
+    """A vector ``reset`` seed: None or an int >= 0, as for a single env (sub-env ``i`` gets ``seed + i``)."""
+    check_seed(seed)
+
+
+def check_vectorization(vectorization: object, valid: tuple[str, ...], default: str) -> str:
+    """``vectorization``: one of a family's ``valid`` modes; the message lists all of them and the default."""
+    if vectorization not in valid:
+        raise ValueError(f"Unknown vectorization {vectorization!r}; valid: {', '.join(valid)} (default {default}).")
+    return vectorization
 
 
 def check_batched_actions(actions: Any, num_envs: int, num_actions: int, space: str = "") -> np.ndarray:
@@ -55,13 +92,94 @@ def check_batched_actions(actions: Any, num_envs: int, num_actions: int, space: 
     return actions
 
 
-class MultiTaskVectorEnv(VectorEnv):
+class MultiTaskVectorBase(VectorEnv):
+    """Base class of every mtenvs vector env, as :class:`mtenvs.core.MultiTaskEnv` is of single envs.
+
+    It owns the task bookkeeping (``task_names``, ``num_tasks``, ``task_assignment``,
+    ``env_task_ids``: the pinned task of each sub-env, or ``None`` when sampled, and
+    ``score_references``) and the checks every vector env makes at its boundary: ``num_envs`` at
+    construction, ``reset(seed=..., options=...)``, and the whole action batch before any sub-env
+    steps (so a bad batch never leaves sub-envs out of step). Subclasses call
+    :meth:`_init_vector_tasks` in ``__init__``, :meth:`_check_reset` at the top of ``reset`` and
+    :meth:`_check_step` at the top of ``step``.
+    """
+
+    task_names: tuple[str, ...] = ()
+    task_assignment: str = "grouped"
+    env_task_ids: np.ndarray | None = None
+    score_references: tuple[tuple[float, float] | None, ...] = ()
+    action_space_name = "the action space"  # how action errors name the space
+    _started: bool = False
+
+    def _init_vector_tasks(
+        self,
+        num_envs: object,
+        task_names: Sequence[str],
+        *,
+        task_assignment: object = "grouped",
+        score_references: Sequence[tuple[float, float] | None] | None = None,
+        max_num_envs: int = MAX_NUM_ENVS,
+    ) -> None:
+        self.num_envs = check_num_envs(num_envs, max_num_envs)
+        self.task_assignment = check_task_assignment(task_assignment)
+        self.task_names = tuple(task_names)
+        self.score_references = tuple(score_references) if score_references is not None else (None,) * self.num_tasks
+        if self.task_assignment == "grouped":
+            if self.num_envs < self.num_tasks:
+                raise ValueError(
+                    f'task_assignment="grouped" needs num_envs >= num_tasks so that every task runs: '
+                    f"{self.num_tasks} tasks ({', '.join(self.task_names)}) but num_envs={self.num_envs}. "
+                    f"Use num_envs={self.num_tasks} (or a multiple of it for equal groups), a smaller task set, "
+                    'or task_assignment="sampled".'
+                )
+            self.env_task_ids = grouped_task_ids(self.num_envs, self.num_tasks)
+        else:
+            self.env_task_ids = None
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks in the task set."""
+        return len(self.task_names)
+
+    def _check_reset(self, seed: object, options: object, valid_keys: Sequence[str] = ()) -> dict[str, Any]:
+        """Check ``reset``'s arguments; returns the options as a dict (empty for None).
+
+        ``seed`` is None or an int >= 0, exactly what a single env's ``reset`` takes (sub-env ``i``
+        gets ``seed + i``).
+        """
+        check_seed(seed)
+        return check_reset_options(options, valid_keys)
+
+    def _check_step(self, actions: Any) -> Any:
+        """Refuse a step before the first reset, and any batch that is not one valid action per sub-env."""
+        if not self._started:
+            raise RuntimeError("Call reset() before step().")
+        return self._check_actions(actions)
+
+    def _check_actions(self, actions: Any) -> Any:
+        """The whole batch, checked against the single action space (``ValueError`` saying what is wrong)."""
+        space = self.single_action_space
+        if isinstance(space, spaces.Discrete) and space.start == 0:
+            return check_batched_actions(actions, self.num_envs, int(space.n), self.action_space_name)
+        if isinstance(space, spaces.Box):
+            batch = np.asarray(actions, dtype=np.float64)
+            if batch.shape != (self.num_envs, *space.shape):
+                raise ValueError(f"actions must have shape {(self.num_envs, *space.shape)}, got {batch.shape}.")
+            if not np.all(np.isfinite(batch)) or np.any(batch < space.low) or np.any(batch > space.high):
+                raise ValueError(f"Actions must be finite and lie in {space} for every sub-env, got {actions!r}.")
+            return actions
+        if not self.action_space.contains(actions):
+            raise ValueError(f"actions must be a batch in {self.action_space}, got {actions!r}.")
+        return actions
+
+
+class MultiTaskVectorEnv(MultiTaskVectorBase):
     """Grouped or sampled task assignment over copies of a single mtenvs env.
 
     Args:
         env_factory: builds one single env from keyword arguments (``task_schedule``, ``task``
             and the ``env_kwargs``).
-        num_envs: number of sub-envs.
+        num_envs: number of sub-envs (1..``MAX_NUM_ENVS``).
         task_assignment: ``"grouped"`` (default) or ``"sampled"``.
         vectorization: ``"sync"`` (one process) or ``"async"`` (one process per sub-env).
         autoreset_mode: passed to the Gymnasium vector env; declared in ``metadata``.
@@ -69,6 +187,9 @@ class MultiTaskVectorEnv(VectorEnv):
             default). Envs holding OpenGL contexts (MiniWorld) need ``"spawn"`` or ``"forkserver"``.
         task_obs: if true, observations become ``{"obs": ..., "task": one-hot}``.
         env_kwargs: the single env's own arguments.
+
+    ``reset(seed=s)`` seeds sub-env ``i`` with ``s + i`` (or takes one seed per sub-env as a list).
+    Reset options: ``"reset_mask"`` (Gymnasium's), and ``"task"`` under sampled assignment.
     """
 
     def __init__(
@@ -83,9 +204,11 @@ class MultiTaskVectorEnv(VectorEnv):
         context: str | None = None,
         **env_kwargs: Any,
     ):
+        check_num_envs(num_envs)
         check_task_assignment(task_assignment)
-        if vectorization not in VECTORIZATIONS:
-            raise ValueError(f"Unknown vectorization {vectorization!r}; valid: {', '.join(VECTORIZATIONS)}.")
+        check_vectorization(vectorization, VECTORIZATIONS, "sync")
+        check_bool("task_obs", task_obs)
+        autoreset_mode = check_autoreset_mode(autoreset_mode)
         for reserved in ("task_schedule", "task"):
             if reserved in env_kwargs:
                 raise ValueError(
@@ -93,18 +216,17 @@ class MultiTaskVectorEnv(VectorEnv):
                     'use task_assignment="grouped" or "sampled".'
                 )
         probe = env_factory(**env_kwargs)
-        self.task_names = tuple(probe.unwrapped.task_names)
-        self.score_references = tuple(probe.unwrapped.score_references)
-        self.protocol = getattr(probe.unwrapped, "protocol", None)  # emulator envs name theirs (MultiAtari)
+        base = probe.unwrapped
+        self._init_vector_tasks(
+            num_envs, base.task_names, task_assignment=task_assignment, score_references=base.score_references
+        )
+        self.protocol = getattr(base, "protocol", None)  # emulator envs name theirs (MultiAtari)
+        check_batch_memory(self.num_envs, probe.observation_space)
         probe.close()
-        self.num_envs = num_envs
-        self.task_assignment = task_assignment
-        if task_assignment == "grouped":
-            self.env_task_ids: np.ndarray | None = grouped_task_ids(num_envs, self.num_tasks)
+        if self.env_task_ids is not None:
             kwargs_per_env = [dict(env_kwargs, task_schedule="fixed", task=int(t)) for t in self.env_task_ids]
         else:
-            self.env_task_ids = None
-            kwargs_per_env = [dict(env_kwargs, task_schedule="uniform") for _ in range(num_envs)]
+            kwargs_per_env = [dict(env_kwargs, task_schedule="uniform") for _ in range(self.num_envs)]
 
         def make_one(kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
             def thunk() -> gym.Env:
@@ -115,9 +237,9 @@ class MultiTaskVectorEnv(VectorEnv):
 
         env_fns = [make_one(kwargs) for kwargs in kwargs_per_env]
         if vectorization == "sync":
-            self._vector = SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode(autoreset_mode))
+            self._vector = SyncVectorEnv(env_fns, autoreset_mode=autoreset_mode)
         else:
-            self._vector = AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode(autoreset_mode), context=context)
+            self._vector = AsyncVectorEnv(env_fns, autoreset_mode=autoreset_mode, context=context)
         self.single_observation_space = self._vector.single_observation_space
         self.single_action_space = self._vector.single_action_space
         self.observation_space = self._vector.observation_space
@@ -125,18 +247,29 @@ class MultiTaskVectorEnv(VectorEnv):
         self.metadata = dict(self._vector.metadata)
         self.render_mode = self._vector.render_mode
 
-    @property
-    def num_tasks(self) -> int:
-        """Number of tasks in the task set."""
-        return len(self.task_names)
-
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        if self.task_assignment == "grouped" and options and options.get("task") is not None:
+        if isinstance(seed, list):
+            if len(seed) != self.num_envs:
+                raise ValueError(f"seed as a list needs one seed per sub-env ({self.num_envs}), got {len(seed)}.")
+            for i, sub_seed in enumerate(seed):
+                check_seed(sub_seed, f"seed[{i}]")
+            seed_check = None
+        else:
+            seed_check = seed
+        if self.task_assignment == "grouped" and isinstance(options, dict) and options.get("task") is not None:
             raise ValueError("Grouped sub-envs keep their tasks; reset(options={'task': ...}) is not allowed.")
-        return self._vector.reset(seed=seed, options=options)
+        keys = ("reset_mask", "task") if self.task_assignment == "sampled" else ("reset_mask",)
+        checked = self._check_reset(seed_check, options, keys)
+        if "reset_mask" in checked:
+            mask = np.asarray(checked["reset_mask"])
+            if mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+                raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},), got {mask!r}.")
+        result = self._vector.reset(seed=seed, options=options)
+        self._started = True
+        return result
 
     def step(self, actions: Any):
-        return self._vector.step(actions)
+        return self._vector.step(self._check_step(actions))
 
     def render(self) -> tuple[Any, ...] | None:
         return self._vector.render()
@@ -149,6 +282,19 @@ class MultiTaskVectorEnv(VectorEnv):
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         return self._vector.get_attr(name)
+
+
+def check_autoreset_mode(
+    autoreset_mode: object, valid: Sequence[AutoresetMode] = tuple(AutoresetMode)
+) -> AutoresetMode:
+    """An ``AutoresetMode`` or its value (``"NextStep"``, ...), one of ``valid``."""
+    try:
+        mode = AutoresetMode(autoreset_mode)
+    except ValueError:
+        mode = None
+    if mode not in valid:
+        raise ValueError(f"Unknown autoreset_mode {autoreset_mode!r}; valid: {', '.join(m.value for m in valid)}.")
+    return mode
 
 
 def with_task_obs(envs: VectorEnv, task_obs: bool) -> VectorEnv:

@@ -7,6 +7,7 @@ so they work on every mtenvs family (and on any env that follows the contract).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -15,11 +16,29 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
 
 from mtenvs.core import one_hot_tasks
+from mtenvs.validation import check_bool
 
 
 def _as_numpy(values: Any) -> np.ndarray:
     """NumPy view of a batch that may be a torch tensor on any device (TwoRooms' torch backend)."""
     return values.detach().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)
+
+
+def _require_contract(env: gym.Env | VectorEnv, wrapper: str, attributes: tuple[str, ...], *, vector: bool) -> None:
+    """``TypeError`` unless ``env`` is a single (or, with ``vector``, a vector) env whose
+    ``unwrapped`` has the contract attributes the wrapper reads."""
+    if isinstance(env, VectorEnv) != vector:
+        other = wrapper.removesuffix("Vector") if vector else f"{wrapper}Vector"
+        kind, got = ("a vector env", "a single env") if vector else ("a single env", "a vector env")
+        raise TypeError(f"{wrapper} wraps {kind}, got {got} ({type(env).__name__}); use {other} for it.")
+    base = env.unwrapped
+    missing = [name for name in attributes if not hasattr(base, name)]
+    if missing:
+        kind = "vector env" if vector else "env"
+        raise TypeError(
+            f"{wrapper} needs an mtenvs {kind} (one made by gym.make(_vec) of an mtenvs id, with "
+            f"{', '.join(attributes)} and info['task_id']); {type(base).__name__} has no {', '.join(missing)}."
+        )
 
 
 def _task_dict_space(obs_space: spaces.Space, num_tasks: int) -> spaces.Dict:
@@ -33,6 +52,7 @@ class TaskObservation(gym.ObservationWrapper):
     """
 
     def __init__(self, env: gym.Env):
+        _require_contract(env, "TaskObservation", ("task_names", "num_tasks", "task_id"), vector=False)
         super().__init__(env)
         self.num_tasks = env.unwrapped.num_tasks
         self.observation_space = _task_dict_space(env.observation_space, self.num_tasks)
@@ -46,6 +66,7 @@ class TaskObservationVector(VectorWrapper):
     """Vector form of :class:`TaskObservation`: ``task`` is a ``(num_envs, num_tasks)`` one-hot batch."""
 
     def __init__(self, env: VectorEnv):
+        _require_contract(env, "TaskObservationVector", ("task_names", "num_tasks"), vector=True)
         super().__init__(env)
         self.num_tasks = env.unwrapped.num_tasks
         self.single_observation_space = _task_dict_space(env.single_observation_space, self.num_tasks)
@@ -75,6 +96,9 @@ class RecordTaskEpisodeStatistics(gym.Wrapper):
     """
 
     def __init__(self, env: gym.Env):
+        _require_contract(
+            env, "RecordTaskEpisodeStatistics", ("task_names", "task_id", "human_normalized_score"), vector=False
+        )
         super().__init__(env)
         self._return = 0.0
         self._length = 0
@@ -113,6 +137,7 @@ class RecordTaskEpisodeStatisticsVector(VectorWrapper):
     """
 
     def __init__(self, env: VectorEnv):
+        _require_contract(env, "RecordTaskEpisodeStatisticsVector", ("task_names", "score_references"), vector=True)
         super().__init__(env)
         self.autoreset_mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
         self._references = _reference_table(env.unwrapped.score_references)
@@ -170,3 +195,16 @@ class RecordTaskEpisodeStatisticsVector(VectorWrapper):
 def _reference_table(references: tuple[tuple[float, float] | None, ...]) -> np.ndarray:
     """(num_tasks, 2) array of (random, human) scores, NaN where a task has none."""
     return np.array([ref if ref is not None else (np.nan, np.nan) for ref in references], dtype=np.float64)
+
+
+def task_obs_entry_point(env_cls: type[gym.Env], name: str) -> Callable[..., gym.Env]:
+    """The ``gym.make`` entry point of a family: ``env_cls(**kwargs)``, wrapped in
+    :class:`TaskObservation` when ``task_obs=True``. ``name`` is the function's name in its module."""
+
+    def make(task_obs: bool = False, **kwargs: Any) -> gym.Env:
+        env = env_cls(**kwargs)
+        return TaskObservation(env) if check_bool("task_obs", task_obs) else env
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = f"Entry point of the {env_cls.__name__} ids; ``task_obs=True`` adds the one-hot task observation."
+    return make

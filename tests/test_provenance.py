@@ -24,7 +24,7 @@ def test_atari_protocol_names_preset_and_settings():
 
 
 def test_versions_and_no_protocol_for_non_emulator_envs():
-    facts = run_provenance(gym.make_vec("TwoRooms-v0", num_envs=2))
+    facts = run_provenance(gym.make_vec("TwoRooms-v0", num_envs=8))
     assert facts["protocol"] == "n/a"
     assert facts["mtenvs_version"] == mtenvs.__version__
     assert facts["gymnasium_version"] == gym.__version__

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import gymnasium as gym
-
 from mtenvs.atari.env import MultiAtariEnv
 from mtenvs.atari.suites import PRESETS, REFERENCE_SCORES, SUITES
 from mtenvs.atari.vector import MultiAtariVectorEnv, make_multi_atari_vec
-from mtenvs.wrappers import TaskObservation
+from mtenvs.wrappers import task_obs_entry_point
 
 __all__ = [
     "PRESETS",
@@ -22,7 +18,4 @@ __all__ = [
 ]
 
 
-def make_multi_atari(task_obs: bool = False, **kwargs: Any) -> gym.Env:
-    """Entry point of every MultiAtari id: :class:`MultiAtariEnv`, with the one-hot task observation if asked."""
-    env = MultiAtariEnv(**kwargs)
-    return TaskObservation(env) if task_obs else env
+make_multi_atari = task_obs_entry_point(MultiAtariEnv, "make_multi_atari")

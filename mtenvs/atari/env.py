@@ -17,21 +17,25 @@ from mtenvs.atari.suites import (
     score_reference,
 )
 from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
+from mtenvs.validation import check_int, check_number
 
 MASKED_ACTION_MODES = ("emulate", "noop", "raise")
+# Upper bounds, checked at construction: beyond them an env would run for minutes per reset
+# (noop_max), exhaust memory (screen_size, stack_size) or be refused by ale-py's C++ side later.
+MAX_FRAME_SKIP = 64
+MAX_SCREEN_SIZE = 336  # 4x DQN's 84
+MAX_STACK_SIZE = 64
+MAX_NOOP_MAX = 1000
+MAX_EPISODE_FRAMES = 2**31 - 1  # ALE's frame counter is a C int
 
 
 def check_atari_options(frame_skip: int, screen_size: int, stack_size: int, noop_max: int, masked_action: str) -> None:
     """Validate the preprocessing options shared by the single and vector MultiAtari envs."""
-    for name, value, low in (
-        ("frame_skip", frame_skip, 1),
-        ("screen_size", screen_size, 8),
-        ("stack_size", stack_size, 1),
-        ("noop_max", noop_max, 0),
-    ):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
-    if masked_action not in MASKED_ACTION_MODES:
+    check_int("frame_skip", frame_skip, 1, MAX_FRAME_SKIP)
+    check_int("screen_size", screen_size, 8, MAX_SCREEN_SIZE)
+    check_int("stack_size", stack_size, 1, MAX_STACK_SIZE)
+    check_int("noop_max", noop_max, 0, MAX_NOOP_MAX)
+    if not isinstance(masked_action, str) or masked_action not in MASKED_ACTION_MODES:
         raise ValueError(f"Unknown masked_action {masked_action!r}; valid modes: {', '.join(MASKED_ACTION_MODES)}.")
 
 
@@ -91,6 +95,9 @@ class MultiAtariEnv(MultiTaskEnv):
     * ``task_schedule``: ``"uniform"`` (random game per episode), ``"round_robin"`` or
       ``"fixed"`` (with ``task=`` a game name or index).
     * ``task_obs``: observation becomes ``{"obs": frames, "task": one-hot game}``.
+    * Bounds, checked at construction: ``frame_skip`` 1..64, ``screen_size`` 8..336, ``stack_size``
+      1..64, ``noop_max`` 0..1000, ``max_episode_frames`` 1..2**31-1, ``repeat_action_probability``
+      in [0, 1] (docs/contract.md lists every family's).
 
     ## Version History
     * v0: Initial version (ale-py 0.12 emulator, DQN preprocessing, 18-action union space).
@@ -156,7 +163,7 @@ class MultiAtariEnv(MultiTaskEnv):
         return self._games[task_id]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=seed, options=options)
         if seed is not None:
             # Emulators created before this seed must not keep RNG state from before it.
             self._games.clear()
@@ -168,8 +175,7 @@ class MultiAtariEnv(MultiTaskEnv):
     def step(self, action: int):
         if not self.action_space.contains(action):
             raise ValueError(f"Action {action!r} is outside the union action space Discrete({NUM_ACTIONS}).")
-        if not self._games:
-            raise RuntimeError("Call reset() before step().")
+        self._check_can_step()
         action = int(action)
         if not self.action_masks[self.task_id, action]:
             if self.masked_action == "raise":
@@ -182,6 +188,7 @@ class MultiAtariEnv(MultiTaskEnv):
                 action = 0
         game = self._games[self.task_id]
         obs, reward, terminated, truncated, life_loss = game.step(action)
+        self._end_step(terminated, truncated)
         return obs, reward, terminated, truncated, self._info(game, life_loss=life_loss)
 
     def _info(self, game: AtariGame, *, life_loss: bool) -> dict[str, Any]:
@@ -218,11 +225,9 @@ def emulator_settings(
     """A preset's emulator settings with explicit overrides applied and checked."""
     settings = resolve_preset(preset)
     if repeat_action_probability is not None:
-        if not 0.0 <= repeat_action_probability <= 1.0:
-            raise ValueError(f"repeat_action_probability must be in [0, 1], got {repeat_action_probability}.")
-        settings["repeat_action_probability"] = float(repeat_action_probability)
+        settings["repeat_action_probability"] = check_number(
+            "repeat_action_probability", repeat_action_probability, 0.0, 1.0
+        )
     if max_episode_frames is not None:
-        if not isinstance(max_episode_frames, int) or max_episode_frames < 1:
-            raise ValueError(f"max_episode_frames must be a positive int, got {max_episode_frames!r}.")
-        settings["max_episode_frames"] = max_episode_frames
+        settings["max_episode_frames"] = check_int("max_episode_frames", max_episode_frames, 1, MAX_EPISODE_FRAMES)
     return settings

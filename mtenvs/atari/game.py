@@ -4,6 +4,11 @@ Per agent step: the action is repeated ``frame_skip`` times, the last two raw fr
 max-pooled (flicker removal), converted to grayscale, resized to ``screen_size`` x ``screen_size``
 with area interpolation, and pushed onto a stack of the last ``stack_size`` frames. Episodes
 start with a random number (1..``noop_max``) of no-ops. Rewards are the raw game score.
+
+Sticky actions (Machado et al. 2018) are applied here rather than inside ALE, with ALE's rule (on
+every emulator frame, with probability ``repeat_action_probability`` the previous frame's action is
+played instead of the new one): ALE's saved states leave out the previous action, so an emulator
+restored from a snapshot would not continue identically; here it is part of the snapshot.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import cv2
 import numpy as np
 
 from mtenvs.atari.suites import NUM_ACTIONS, rom_id
+from mtenvs.validation import SEED_BOUND
 
 _ACTIONS = [ale_py.Action(index) for index in range(NUM_ACTIONS)]
 _NOOP = _ACTIONS[0]
@@ -43,6 +49,7 @@ class AtariGame:
         self.frame_skip = frame_skip
         self.screen_size = screen_size
         self.noop_max = noop_max
+        self.repeat_action_probability = float(repeat_action_probability)
         self.ale = ale_py.ALEInterface()
         self.ale.setLoggerMode(ale_py.LoggerMode.Error)
         self.load(seed)
@@ -52,15 +59,24 @@ class AtariGame:
         self.lives = 0
 
     def load(self, seed: int) -> None:
-        """(Re)load the ROM with the emulator's RNG (sticky actions) seeded by ``seed``."""
-        self.ale.setInt("random_seed", int(seed) % (2**31))
-        self.ale.setFloat("repeat_action_probability", float(self.settings["repeat_action_probability"]))
+        """(Re)load the ROM, with the emulator's RNG and the sticky-action RNG seeded by ``seed``."""
+        self.ale.setInt("random_seed", int(seed) % SEED_BOUND)
+        self.ale.setFloat("repeat_action_probability", 0.0)  # sticky actions are applied in act()
         self.ale.setInt("max_num_frames_per_episode", int(self.settings["max_episode_frames"]))
         self.ale.loadROM(ale_py.roms.get_rom_path(rom_id(self.game)))
+        self._sticky_rng = np.random.default_rng(int(seed))
+        self._previous_action = 0
+
+    def act(self, action: int) -> float:
+        """One emulator frame of ``action``, or of the previous frame's action when it sticks."""
+        if self.repeat_action_probability == 0.0 or self._sticky_rng.random() >= self.repeat_action_probability:
+            self._previous_action = action
+        return self.ale.act(_ACTIONS[self._previous_action])
 
     def reset(self, np_random: np.random.Generator) -> np.ndarray:
         """Start a new episode after 1..noop_max no-ops; the stack is filled with the first frame."""
         self.ale.reset_game()
+        self._previous_action = 0  # as ALE's reset does
         for _ in range(int(np_random.integers(1, self.noop_max + 1)) if self.noop_max > 0 else 0):
             self.ale.act(_NOOP)
             if self.ale.game_over():
@@ -74,10 +90,9 @@ class AtariGame:
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, bool]:
         """Repeat ``action`` for ``frame_skip`` frames: (obs, reward, terminated, truncated, life_lost)."""
         reward = 0.0
-        ale_action = _ACTIONS[action]
         last = self.frame_skip - 1
         for frame in range(self.frame_skip):
-            reward += self.ale.act(ale_action)
+            reward += self.act(action)
             game_over = self.ale.game_over()
             if game_over or frame == last:
                 self.ale.getScreenGrayscale(self._raw[1])
@@ -115,6 +130,8 @@ class AtariGame:
             "raw": self._raw.copy(),
             "stack": self.stack.copy(),
             "lives": self.lives,
+            "previous_action": self._previous_action,
+            "sticky_rng": self._sticky_rng.bit_generator.state,
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -123,3 +140,5 @@ class AtariGame:
         self._raw[:] = snapshot["raw"]
         self.stack[:] = snapshot["stack"]
         self.lives = snapshot["lives"]
+        self._previous_action = snapshot["previous_action"]
+        self._sticky_rng.bit_generator.state = snapshot["sticky_rng"]

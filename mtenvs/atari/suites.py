@@ -103,10 +103,13 @@ def rom_id(game: str) -> str:
 def resolve_games(games: Sequence[str] | None, suite: str | None) -> tuple[str, ...]:
     """The CamelCase game list from ``games=`` or ``suite=`` (default suite when both are None)."""
     if games is not None and suite is not None:
-        raise ValueError("Give games= or suite=, not both.")
+        raise ValueError(
+            f"games={games!r} and suite={suite!r} were both given; they pick the same thing, so give one. "
+            "(A suite id such as MultiAtari-PongBreakout-v0 sets suite= itself: pass games= to MultiAtari-v0.)"
+        )
     if games is None:
         suite = DEFAULT_SUITE if suite is None else suite
-        if suite not in SUITES:
+        if not isinstance(suite, str) or suite not in SUITES:
             raise ValueError(f"Unknown suite {suite!r}; valid suites: {', '.join(SUITES)}.")
         games = SUITES[suite]
     if isinstance(games, str) or not isinstance(games, Sequence) or len(games) == 0:
@@ -119,7 +122,7 @@ def resolve_games(games: Sequence[str] | None, suite: str | None) -> tuple[str, 
 
 def resolve_preset(preset: str) -> dict[str, float | int]:
     """Emulator settings of a named preset; ``ValueError`` naming the valid presets otherwise."""
-    if preset not in PRESETS:
+    if not isinstance(preset, str) or preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}.")
     return dict(PRESETS[preset])
 

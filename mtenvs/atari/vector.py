@@ -24,14 +24,20 @@ from mtenvs.atari.suites import (
     rom_id,
     score_reference,
 )
-from mtenvs.core import ensure_json_kwargs, grouped_task_ids
+from mtenvs.core import ensure_json_kwargs
+from mtenvs.validation import SEED_BOUND, check_bool, check_int
 from mtenvs.vector import (
+    MultiTaskVectorBase,
     MultiTaskVectorEnv,
-    check_batched_actions,
+    check_autoreset_mode,
+    check_batch_memory,
+    check_num_envs,
     check_task_assignment,
-    check_vector_seed,
+    check_vectorization,
     with_task_obs,
 )
+
+VECTORIZATIONS = ("ale", "sync", "async")
 
 
 def ale_vector_kwargs(
@@ -60,7 +66,10 @@ def ale_vector_kwargs(
     }
 
 
-class MultiAtariVectorEnv(VectorEnv):
+MAX_NUM_THREADS = 256
+
+
+class MultiAtariVectorEnv(MultiTaskVectorBase):
     """Grouped MultiAtari sub-envs stepped by one ale-py ``AtariVectorEnv`` per game.
 
     Sub-env ``i`` plays game ``i * num_games // num_envs`` for the whole run. Observations,
@@ -71,7 +80,12 @@ class MultiAtariVectorEnv(VectorEnv):
     ``num_threads`` is each game's emulator thread count; 0 (default) is ale-py's own default, one
     per core, so every group can use all cores while the others wait on slower games. (Sharing the
     cores out, one thread per group on 2 cores, measured 2-9% slower on an idle machine.)
+
+    ``reset(seed=s)`` seeds sub-env ``i`` with ``(s + i) mod 2**31`` (ale-py takes 31-bit seeds);
+    the only reset option is ``reset_mask``.
     """
+
+    action_space_name = "the union action space"
 
     def __init__(
         self,
@@ -89,26 +103,20 @@ class MultiAtariVectorEnv(VectorEnv):
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         num_threads: int = 0,
     ):
+        check_num_envs(num_envs)
         check_atari_options(frame_skip, screen_size, stack_size, noop_max, masked_action)
         settings = emulator_settings(preset, repeat_action_probability, max_episode_frames)
         self.emulator_settings = settings
         self.protocol = describe_protocol(preset, settings, frame_skip, noop_max)
-        self.task_names = resolve_games(games, suite)
-        self.score_references = tuple(score_reference(name) for name in self.task_names)
-        self.task_assignment = "grouped"
-        self.num_envs = num_envs
-        self.env_task_ids = grouped_task_ids(num_envs, self.num_tasks)
+        names = resolve_games(games, suite)
+        self._init_vector_tasks(num_envs, names, score_references=[score_reference(name) for name in names])
         self.masked_action = masked_action
         self.action_masks = np.stack([minimal_action_mask(name) for name in self.task_names])
         self._env_masks = self.action_masks[self.env_task_ids]
-        self.autoreset_mode = AutoresetMode(autoreset_mode)
-        if self.autoreset_mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
-            raise ValueError(
-                f"autoreset_mode {self.autoreset_mode.value!r} is not supported by ale-py's vector env; "
-                "valid: NextStep, SameStep (reset finished sub-envs yourself with reset(options={'reset_mask': ...}))."
-            )
-        if not isinstance(num_threads, int) or isinstance(num_threads, bool) or num_threads < 0:
-            raise ValueError(f"num_threads must be an int >= 0 (0 = one per core), got {num_threads!r}.")
+        self.autoreset_mode = check_autoreset_mode(autoreset_mode, (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP))
+        check_int("num_threads", num_threads, 0, MAX_NUM_THREADS)
+        self.single_observation_space = spaces.Box(0, 255, (stack_size, screen_size, screen_size), np.uint8)
+        check_batch_memory(self.num_envs, self.single_observation_space)
         ale_kwargs = ale_vector_kwargs(settings, frame_skip, screen_size, stack_size, noop_max)
         # (task id, slice of sub-envs, that game's vector env) for every game with sub-envs.
         self._groups: list[tuple[int, slice, AtariVectorEnv]] = []
@@ -123,26 +131,15 @@ class MultiAtariVectorEnv(VectorEnv):
                     **ale_kwargs,
                 )
                 self._groups.append((task_id, slice(int(members[0]), int(members[-1]) + 1), group))
-        self.single_observation_space = spaces.Box(0, 255, (stack_size, screen_size, screen_size), np.uint8)
         self.single_action_space = spaces.Discrete(NUM_ACTIONS)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
 
-    @property
-    def num_tasks(self) -> int:
-        """Number of games in the task set."""
-        return len(self.task_names)
-
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        options = dict(options or {})
-        reset_mask = options.pop("reset_mask", None)
-        if options:
-            raise ValueError(
-                f"Unknown reset option(s) {sorted(options)}; a grouped MultiAtari vector env takes "
-                "only 'reset_mask' (its sub-envs keep their games)."
-            )
-        check_vector_seed(seed)
+        if isinstance(options, dict) and options.get("task") is not None:
+            raise ValueError("Grouped sub-envs keep their games; reset(options={'task': ...}) is not allowed.")
+        reset_mask = self._check_reset(seed, options, ("reset_mask",)).get("reset_mask")
         if reset_mask is not None:
             reset_mask = np.asarray(reset_mask)
             if reset_mask.dtype != np.bool_ or reset_mask.shape != (self.num_envs,):
@@ -150,17 +147,22 @@ class MultiAtariVectorEnv(VectorEnv):
         results = []
         for _, members, group in self._groups:
             group_options = None
-            group_seed = None if seed is None else int(seed) + members.start
+            group_seed = None
+            if seed is not None:
+                group_seed = np.arange(members.start, members.stop, dtype=np.int64)
             if reset_mask is not None:
                 group_options = {"reset_mask": reset_mask[members]}
                 if group_seed is not None:
-                    group_seed = np.arange(reset_mask[members].sum()) + group_seed
+                    group_seed = np.arange(reset_mask[members].sum(), dtype=np.int64) + members.start
+            if group_seed is not None:
+                group_seed = (group_seed + seed) % SEED_BOUND
             results.append(group.reset(seed=group_seed, options=group_options))
+        self._started = True
         obs = np.concatenate([r[0] for r in results])
         return obs, self._merge_infos([r[1] for r in results])
 
     def step(self, actions: np.ndarray):
-        actions = self._check_actions(actions)
+        actions = self._check_step(actions)
         for _, members, group in self._groups:
             group.send(actions[members])
         results = [group.recv() for _, _, group in self._groups]
@@ -171,7 +173,7 @@ class MultiAtariVectorEnv(VectorEnv):
         return obs, rewards, terminations, truncations, self._merge_infos([r[4] for r in results])
 
     def _check_actions(self, actions: Any) -> np.ndarray:
-        actions = check_batched_actions(actions, self.num_envs, NUM_ACTIONS, "the union action space").astype(np.int32)
+        actions = super()._check_actions(actions).astype(np.int32)
         if self.masked_action != "emulate":
             valid = self._env_masks[np.arange(self.num_envs), actions].astype(bool)
             if not valid.all():
@@ -213,7 +215,10 @@ def make_multi_atari_vec(
     episode, which one ALE vector env per game cannot do) and ``vectorization="sync"`` /
     ``"async"`` run :class:`MultiAtariEnv` copies in Gymnasium's vector envs instead.
     """
+    check_num_envs(num_envs)
     check_task_assignment(task_assignment)
+    check_vectorization(vectorization, VECTORIZATIONS, "ale")
+    check_bool("task_obs", task_obs)
     ensure_json_kwargs("MultiAtari vector env", kwargs)
     if vectorization == "ale":
         if task_assignment != "grouped":

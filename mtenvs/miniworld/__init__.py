@@ -6,18 +6,18 @@ every module below it may import ``miniworld`` and ``pyglet.gl`` normally.
 
 from typing import Any
 
-import gymnasium as gym
 from gymnasium.vector import VectorEnv
 
 from mtenvs.miniworld import headless  # noqa: F401  (must run before anything imports miniworld)
-from mtenvs.miniworld.base import ACTION_NAMES, MultiTaskMiniWorldEnv, PlacementError
+from mtenvs.miniworld.base import ACTION_NAMES, Action, MultiTaskMiniWorldEnv, PlacementError
 from mtenvs.miniworld.maze import MultiMazeEnv
 from mtenvs.miniworld.nav import MultiNavEnv
-from mtenvs.vector import MultiTaskVectorEnv
-from mtenvs.wrappers import TaskObservation
+from mtenvs.vector import VECTORIZATIONS, MultiTaskVectorEnv, check_vectorization
+from mtenvs.wrappers import task_obs_entry_point
 
 __all__ = [
     "ACTION_NAMES",
+    "Action",
     "MultiMazeEnv",
     "MultiNavEnv",
     "MultiTaskMiniWorldEnv",
@@ -30,16 +30,10 @@ __all__ = [
 ]
 
 
-def make_multi_maze(task_obs: bool = False, **kwargs: Any) -> gym.Env:
-    """Entry point of ``MultiMaze-v0``: :class:`MultiMazeEnv`, with the one-hot task observation if asked."""
-    env = MultiMazeEnv(**kwargs)
-    return TaskObservation(env) if task_obs else env
+make_multi_maze = task_obs_entry_point(MultiMazeEnv, "make_multi_maze")
 
 
-def make_multi_nav(task_obs: bool = False, **kwargs: Any) -> gym.Env:
-    """Entry point of ``MultiNav-v0``: :class:`MultiNavEnv`, with the one-hot task observation if asked."""
-    env = MultiNavEnv(**kwargs)
-    return TaskObservation(env) if task_obs else env
+make_multi_nav = task_obs_entry_point(MultiNavEnv, "make_multi_nav")
 
 
 def make_multi_maze_vec(num_envs: int, **kwargs: Any) -> VectorEnv:
@@ -66,6 +60,7 @@ def make_miniworld_vec(
     Async sub-envs start with ``spawn``: a forked child would inherit the parent's OpenGL/EGL state
     and hang on its first render.
     """
+    check_vectorization(vectorization, VECTORIZATIONS, "async")
     return MultiTaskVectorEnv(
         env_cls,
         num_envs,

@@ -4,8 +4,9 @@
 with MiniWorld's world model (rooms, entities, collision, OpenGL drawing) and fixes what a
 multi-task benchmark needs:
 
-* **One action set** for every task: :data:`ACTION_NAMES` (turn, move, strafe). Subclasses may
-  append actions (LaserTag adds ``tag``) by overriding :attr:`action_names` and :meth:`_apply_action`.
+* **One action set** for every task: :class:`Action` (turn, move, strafe), an ``IntEnum`` as
+  MiniWorld's own ``MiniWorldEnv.Actions``. Subclasses may append actions (LaserTag adds ``tag``)
+  by overriding :attr:`actions` and :meth:`_apply_action`.
 * **One observation**: ``Box(0, 255, (60, 80, 3), uint8)``, the agent's first-person RGB view.
 * **Deterministic motion**: fixed steps (:data:`FORWARD_STEP` metres, :data:`TURN_STEP_DEGREES`),
   no drift, no domain randomisation; the heading is an integer number of turn steps
@@ -31,9 +32,9 @@ from __future__ import annotations
 import abc
 import math
 from ctypes import POINTER, byref
+from enum import IntEnum
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pyglet
 from gymnasium import spaces
@@ -48,7 +49,19 @@ from mtenvs.core import MultiTaskEnv
 from mtenvs.miniworld.headless import MiniWorldEnv
 from mtenvs.miniworld.layout import Cell, Edge, GridMaze, edge, opening_along_x
 
-ACTION_NAMES: tuple[str, ...] = ("turn_left", "turn_right", "move_forward", "move_back", "strafe_left", "strafe_right")
+
+class Action(IntEnum):
+    """The actions every MiniWorld family shares (``Discrete(6)``)."""
+
+    turn_left = 0
+    turn_right = 1
+    move_forward = 2
+    move_back = 3
+    strafe_left = 4
+    strafe_right = 5
+
+
+ACTION_NAMES: tuple[str, ...] = tuple(action.name for action in Action)
 OBS_WIDTH = 80
 OBS_HEIGHT = 60
 VIEW_WIDTH = 320  # each half of the human view returned by render()
@@ -57,6 +70,8 @@ FORWARD_STEP = 0.5  # metres per move/strafe action
 TURN_STEP_DEGREES = 30
 WALL_HEIGHT = 2.74  # MiniWorld's default wall height
 PLACEMENT_TRIES = 1000
+MAX_OBJECTS = 256  # rewards / objects per maze (a 16x16 maze has 256 cells)
+MAX_EPISODE_STEPS = 1_000_000
 
 # Lighting and camera defaults of MiniWorld, without randomisation.
 _PARAMS = DEFAULT_PARAMS.no_random()
@@ -183,6 +198,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    actions: type[IntEnum] = Action
     action_names: tuple[str, ...] = ACTION_NAMES
     _init_kwargs: dict[str, Any]
 
@@ -197,10 +213,11 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
         """
         limits = episode_steps if isinstance(episode_steps, list) else [episode_steps] * self.num_tasks
         if len(limits) != self.num_tasks or not all(
-            isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1 for limit in limits
+            isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= MAX_EPISODE_STEPS
+            for limit in limits
         ):
             raise ValueError(
-                "episode_steps must be a positive int or a list of one positive int per task "
+                f"episode_steps must be an int in 1..{MAX_EPISODE_STEPS} or a list of one such int per task "
                 f"({self.num_tasks}: {', '.join(self.task_names)}), got {episode_steps!r}."
             )
         self.episode_limits = tuple(limits)
@@ -420,7 +437,7 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
     # ------------------------------------------------------------------ episode
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        gym.Env.reset(self, seed=seed)  # not MiniWorldEnv.reset: worlds are built below
+        MultiTaskEnv.reset(self, seed=seed, options=options)  # not MiniWorldEnv.reset: worlds are built below
         self._choose_task(options)
         self.max_episode_steps = self.episode_limits[self.task_id]
         self.step_count = 0
@@ -447,13 +464,13 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
                 + ", ".join(f"{i} {name}" for i, name in enumerate(self.action_names))
                 + "."
             )
-        if self.agent is None:
-            raise RuntimeError("Call reset() before step().")
+        self._check_can_step()
         self.step_count += 1
         self._apply_action(int(action))
         reward = float(self._task_step(int(action)))
-        truncated = self.step_count >= self.max_episode_steps
-        return self.render_obs(), reward, self._terminated(), truncated, self._info()
+        terminated, truncated = self._terminated(), self.step_count >= self.max_episode_steps
+        self._end_step(terminated, truncated)
+        return self.render_obs(), reward, terminated, truncated, self._info()
 
     def _apply_action(self, action: int) -> None:
         """Turn, move or strafe by one fixed step (moves into a wall or closed door do nothing)."""
@@ -544,12 +561,13 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
     def close(self) -> None:
         # The GL context stays alive: textures are cached process-wide in its share group.
         self.agent = None
+        self._needs_reset = True
 
     # ------------------------------------------------------------------ pickling
 
     def __getstate__(self) -> dict[str, Any]:
         """Constructor kwargs, RNG and task schedule state; the episode itself restarts with ``reset``."""
-        return {"kwargs": self._init_kwargs, **self._contract_state()}
+        return {"kwargs": self._init_kwargs, **self._contract_state(), "needs_reset": True}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state["kwargs"])

@@ -30,6 +30,7 @@ import numpy as np
 from miniworld.entity import Box, Entity
 
 from mtenvs.miniworld.layout import GridMaze, edge
+from mtenvs.validation import check_number
 
 MIN_SKILL = 0.0
 MAX_SKILL = 1.0
@@ -130,11 +131,7 @@ def sees(viewer_pos: np.ndarray, viewer_dir: float, target_pos: np.ndarray, wall
 
 def check_skill(skill: float, what: str = "skill") -> float:
     """Return ``skill`` as a float; raise ``ValueError`` unless it is a number in ``[MIN_SKILL, MAX_SKILL]``."""
-    if not isinstance(skill, (int, float, np.integer, np.floating)) or isinstance(skill, bool):
-        raise ValueError(f"{what} must be a number in [{MIN_SKILL}, {MAX_SKILL}], got {skill!r}.")
-    if not MIN_SKILL <= float(skill) <= MAX_SKILL:
-        raise ValueError(f"{what}={skill} is out of range; skills are in [{MIN_SKILL}, {MAX_SKILL}].")
-    return float(skill)
+    return check_number(what, skill, MIN_SKILL, MAX_SKILL)
 
 
 @dataclass(frozen=True)

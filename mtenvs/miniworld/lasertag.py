@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 import numpy as np
@@ -35,11 +36,15 @@ from mtenvs.miniworld.bots import (
     tag_target,
 )
 from mtenvs.miniworld.layout import Cell, GridMaze, edge, generate_maze
-from mtenvs.wrappers import TaskObservation
+from mtenvs.validation import check_int, check_number
+from mtenvs.wrappers import task_obs_entry_point
 
-LASER_TAG_ACTIONS: tuple[str, ...] = (*ACTION_NAMES, "tag")
-TAG_ACTION = LASER_TAG_ACTIONS.index("tag")
+# The shared MiniWorld actions plus ``tag`` (6).
+LaserTagAction = IntEnum("LaserTagAction", [(name, index) for index, name in enumerate((*ACTION_NAMES, "tag"))])
+LASER_TAG_ACTIONS: tuple[str, ...] = tuple(action.name for action in LaserTagAction)
+TAG_ACTION = LaserTagAction.tag
 MAX_BOTS = 4
+MAX_TAG_PENALTY = 1e6
 TAG_REWARD = 1.0
 RESPAWN_MIN_CELLS = 2  # a respawned agent or bot starts at least this many maze steps from its opponents
 PROCEDURAL_SKILL_RANGE = (0.1, 0.9)
@@ -189,12 +194,14 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
              task_schedule="uniform", task=None, task_obs=False, render_mode=None)
     ```
     ``num_bots`` (1..4) and ``bot_skill`` (0..1) override every level's bot count and skills;
-    ``None`` keeps each level's own.
+    ``None`` keeps each level's own. ``tag_penalty`` is a finite number in [0, 10**6];
+    ``episode_steps`` 1..10**6.
 
     ## Version History
     * v0: Initial version (MiniWorld 2.1).
     """
 
+    actions = LaserTagAction
     action_names = LASER_TAG_ACTIONS
 
     def __init__(
@@ -213,14 +220,11 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
             "render_mode": render_mode,
         }  # fmt: skip
         ensure_json_kwargs(type(self).__name__, self._init_kwargs)
-        if num_bots is not None and (
-            not isinstance(num_bots, int) or isinstance(num_bots, bool) or not 1 <= num_bots <= MAX_BOTS
-        ):
-            raise ValueError(f"num_bots must be None (each level's own) or an int in 1..{MAX_BOTS}, got {num_bots!r}.")
+        if num_bots is not None:
+            check_int("num_bots (None: each level's own)", num_bots, 1, MAX_BOTS)
         if bot_skill is not None:
             bot_skill = check_skill(bot_skill, "bot_skill")
-        if not isinstance(tag_penalty, (int, float)) or isinstance(tag_penalty, bool) or tag_penalty < 0:
-            raise ValueError(f"tag_penalty must be a number >= 0, got {tag_penalty!r}.")
+        check_number("tag_penalty", tag_penalty, 0.0, MAX_TAG_PENALTY)
         self._init_tasks([level.name for level in LEVELS], task_schedule=task_schedule, task=task)
         self.num_bots_override = num_bots
         self.bot_skill_override = bot_skill
@@ -305,11 +309,12 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
         """
         if not self.action_space.contains(action):
             raise ValueError(f"Action {action!r} is outside the action space Discrete({self.action_space.n}).")
-        if self.agent is None:
-            raise RuntimeError("Call reset() before simulate().")
+        self._check_can_step()
         self.step_count += 1
         self._apply_action(int(action))
-        return self._task_step(int(action))
+        reward = self._task_step(int(action))
+        self._end_step(self._terminated(), self.step_count >= self.max_episode_steps)
+        return reward
 
     def _apply_action(self, action: int) -> None:
         self._events = {"tag_fired": False, "tag_hit": False, "was_tagged": False}
@@ -376,18 +381,15 @@ def aim_and_tag_action(env: Any) -> int:
         target = min(in_sight, key=lambda bot: planar_distance(agent.pos, bot.pos))
         error = angle_difference(heading_to(agent.pos, target.pos), agent.dir)
         if abs(error) <= AGENT_TAG_CONE:
-            return TAG_ACTION
-        return LASER_TAG_ACTIONS.index("turn_left" if error > 0 else "turn_right")
+            return int(TAG_ACTION)
+        return int(LaserTagAction.turn_left if error > 0 else LaserTagAction.turn_right)
     ahead = agent.pos + agent.dir_vec * 1.0
     if env.intersect(agent, ahead, agent.radius):
-        return LASER_TAG_ACTIONS.index("turn_left")
-    return LASER_TAG_ACTIONS.index("move_forward")
+        return int(LaserTagAction.turn_left)
+    return int(LaserTagAction.move_forward)
 
 
-def make_multi_laser_tag(task_obs: bool = False, **kwargs: Any) -> Any:
-    """Entry point of ``MultiLaserTag-v0``: :class:`MultiLaserTagEnv`, with the one-hot task observation if asked."""
-    env = MultiLaserTagEnv(**kwargs)
-    return TaskObservation(env) if task_obs else env
+make_multi_laser_tag = task_obs_entry_point(MultiLaserTagEnv, "make_multi_laser_tag")
 
 
 def make_multi_laser_tag_vec(num_envs: int, **kwargs: Any) -> VectorEnv:
@@ -398,6 +400,7 @@ def make_multi_laser_tag_vec(num_envs: int, **kwargs: Any) -> VectorEnv:
 __all__ = [
     "LASER_TAG_ACTIONS",
     "LEVELS",
+    "LaserTagAction",
     "MultiLaserTagEnv",
     "aim_and_tag_action",
     "make_multi_laser_tag",

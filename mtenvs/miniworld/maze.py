@@ -8,8 +8,9 @@ import numpy as np
 from miniworld.entity import Box, Entity
 
 from mtenvs.core import ensure_json_kwargs
-from mtenvs.miniworld.base import MultiTaskMiniWorldEnv
+from mtenvs.miniworld.base import MAX_OBJECTS, MultiTaskMiniWorldEnv
 from mtenvs.miniworld.layout import Cell, GridMaze, check_grid_size, generate_maze
+from mtenvs.validation import check_int
 
 # One look per task (wall texture, floor texture), so a network can tell the mazes apart.
 MAZE_THEMES: tuple[tuple[str, str], ...] = (
@@ -99,7 +100,8 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
     gym.make("MultiMaze-v0", maze_size=7, num_rewards=8, layout_seed=0, episode_steps=900,
              task_schedule="uniform", task=None, task_obs=False, render_mode=None)
     ```
-    ``render_mode="rgb_array"`` renders the first-person view beside a top-down map.
+    ``render_mode="rgb_array"`` renders the first-person view beside a top-down map. Bounds, checked
+    at construction: ``maze_size`` 2..16, ``num_rewards`` 0..256, ``episode_steps`` 1..10**6.
 
     ## Version History
     * v0: Initial version (MiniWorld 2.1).
@@ -122,10 +124,8 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
         }  # fmt: skip
         ensure_json_kwargs(type(self).__name__, self._init_kwargs)
         check_grid_size(type(self).__name__, maze_size, maze_size)
-        if not isinstance(num_rewards, int) or isinstance(num_rewards, bool) or num_rewards < 0:
-            raise ValueError(f"num_rewards must be an int >= 0, got {num_rewards!r}.")
-        if not isinstance(layout_seed, int) or isinstance(layout_seed, bool) or layout_seed < 0:
-            raise ValueError(f"layout_seed must be an int >= 0, got {layout_seed!r}.")
+        check_int("num_rewards", num_rewards, 0, MAX_OBJECTS)
+        check_int("layout_seed", layout_seed, 0)
         self._init_tasks([f"maze_{i}" for i in range(NUM_MAZE_TASKS)], task_schedule=task_schedule, task=task)
         self.num_rewards = num_rewards
         self.layouts = [

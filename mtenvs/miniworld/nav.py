@@ -8,9 +8,10 @@ import numpy as np
 from miniworld.entity import Box, Entity
 
 from mtenvs.core import ensure_json_kwargs
-from mtenvs.miniworld.base import MultiTaskMiniWorldEnv
+from mtenvs.miniworld.base import MAX_EPISODE_STEPS, MAX_OBJECTS, MultiTaskMiniWorldEnv
 from mtenvs.miniworld.layout import GridMaze, check_grid_size, generate_maze
 from mtenvs.miniworld.maze import GOAL_VALUE, REWARD_VALUE, far_cells, goal_object, reward_object, touching
+from mtenvs.validation import check_int, check_number
 
 NAV_TASKS: tuple[str, ...] = ("collect", "carry_back", "find_goal", "find_goal_doors")
 NAV_THEMES: tuple[tuple[str, str], ...] = (
@@ -84,6 +85,8 @@ class MultiNavEnv(MultiTaskMiniWorldEnv):
              episode_steps=900, task_schedule="uniform", task=None, task_obs=False,
              render_mode=None)
     ```
+    Bounds, checked at construction: ``maze_size`` 2..16, ``num_objects`` 1..256, ``door_period``
+    and ``episode_steps`` 1..10**6, ``door_close_prob`` in [0, 1].
 
     ## Version History
     * v0: Initial version (MiniWorld 2.1).
@@ -107,12 +110,9 @@ class MultiNavEnv(MultiTaskMiniWorldEnv):
         }  # fmt: skip
         ensure_json_kwargs(type(self).__name__, self._init_kwargs)
         check_grid_size(type(self).__name__, maze_size, maze_size)
-        if not isinstance(num_objects, int) or isinstance(num_objects, bool) or num_objects < 1:
-            raise ValueError(f"num_objects must be an int >= 1, got {num_objects!r}.")
-        if not isinstance(door_period, int) or isinstance(door_period, bool) or door_period < 1:
-            raise ValueError(f"door_period must be an int >= 1, got {door_period!r}.")
-        if not isinstance(door_close_prob, (int, float)) or not 0.0 <= door_close_prob <= 1.0:
-            raise ValueError(f"door_close_prob must be a number in [0, 1], got {door_close_prob!r}.")
+        check_int("num_objects", num_objects, 1, MAX_OBJECTS)
+        check_int("door_period", door_period, 1, MAX_EPISODE_STEPS)
+        check_number("door_close_prob", door_close_prob, 0.0, 1.0)
         self._init_tasks(NAV_TASKS, task_schedule=task_schedule, task=task)
         self.maze_size = maze_size
         self.num_objects = num_objects

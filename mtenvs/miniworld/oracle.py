@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mtenvs.miniworld.base import ACTION_NAMES, FORWARD_STEP, TURN_STEP_DEGREES, MultiTaskMiniWorldEnv
+from mtenvs.miniworld.base import FORWARD_STEP, TURN_STEP_DEGREES, Action, MultiTaskMiniWorldEnv
 from mtenvs.miniworld.layout import Cell, GridMaze
 
-TURN_LEFT = ACTION_NAMES.index("turn_left")
+TURN_LEFT = int(Action.turn_left)
 AXES = (np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0]))  # world x and z
 
 
@@ -91,5 +91,5 @@ def _move_along(env: MultiTaskMiniWorldEnv, axis: int, error: float) -> int:
     forward = float(np.dot(direction, env.agent.dir_vec))
     right = float(np.dot(direction, env.agent.right_vec))
     if abs(forward) > abs(right):
-        return ACTION_NAMES.index("move_forward" if forward > 0 else "move_back")
-    return ACTION_NAMES.index("strafe_right" if right > 0 else "strafe_left")
+        return int(Action.move_forward if forward > 0 else Action.move_back)
+    return int(Action.strafe_right if right > 0 else Action.strafe_left)

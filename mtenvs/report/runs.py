@@ -172,13 +172,25 @@ def _load_run_dir(run_dir: Path) -> tuple[Run | None, list[Skipped]]:
 
 def load_tensorboard_runs(runs_dir: str | Path, jobs: int = 1) -> tuple[list[Run], list[Skipped]]:
     """Every run directory directly under ``runs_dir``, read by ``jobs`` processes (TensorBoard's
-    reader is pure Python, about 10k records/s); what cannot be used goes to the skipped list."""
+    reader is pure Python, about 10k records/s); what cannot be used goes to the skipped list.
+
+    ``runs_dir`` may also be a single run's own folder (``runs/{run_name}``): that run is read.
+    """
     root = Path(runs_dir)
     if not root.is_dir():
         raise ValueError(f"Runs directory {str(root)!r} does not exist or is not a directory.")
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}.")
-    run_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an int >= 1, got {jobs!r}.")
+    if any(root.glob("events.out.tfevents.*")):
+        if RUN_NAME.match(root.name) is None:
+            raise ValueError(
+                f"{str(root)!r} holds event files itself but its name is not a run name "
+                "({env_id}__{exp_name}__{seed}__{unix_time}); point the report at the folder that holds "
+                f"the run folders (e.g. {str(root.parent)!r}) or rename the run folder."
+            )
+        run_dirs = [root]
+    else:
+        run_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if jobs > 1 and len(run_dirs) > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(run_dirs))) as pool:
             results = list(pool.map(_load_run_dir, run_dirs))

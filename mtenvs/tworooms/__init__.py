@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import gymnasium as gym
-
 from mtenvs.tworooms.dynamics import OBSERVATION_TYPES, TwoRoomsBatch
 from mtenvs.tworooms.env import TwoRoomsEnv
 from mtenvs.tworooms.layout import ACTION_NAMES, TwoRoomsLayout, build_layout, two_rooms_map
 from mtenvs.tworooms.vector import TwoRoomsVectorEnv, make_two_rooms_vec
-from mtenvs.wrappers import TaskObservation
+from mtenvs.wrappers import task_obs_entry_point
 
 __all__ = [
     "ACTION_NAMES",
@@ -26,7 +22,4 @@ __all__ = [
 ]
 
 
-def make_two_rooms(task_obs: bool = False, **kwargs: Any) -> gym.Env:
-    """Entry point of ``TwoRooms-v0``: :class:`TwoRoomsEnv`, with the one-hot task observation if asked."""
-    env = TwoRoomsEnv(**kwargs)
-    return TaskObservation(env) if task_obs else env
+make_two_rooms = task_obs_entry_point(TwoRoomsEnv, "make_two_rooms")

@@ -16,17 +16,18 @@ from mtenvs.tworooms.layout import (
     TwoRoomsLayout,
     build_layout,
 )
+from mtenvs.validation import check_int, check_number
 
 DEFAULT_MAX_STEPS = 100
+MAX_MAX_STEPS = 1_000_000
+MAX_ABS_REWARD = 1e6  # keeps returns over the longest episode finite in float32
 
 
 def check_episode_options(max_steps: int, goal_reward: float, step_reward: float) -> None:
     """Validate the episode arguments shared by the single and batched envs."""
-    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
-        raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}.")
-    for name, value in (("goal_reward", goal_reward), ("step_reward", step_reward)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    check_int("max_steps", max_steps, 1, MAX_MAX_STEPS)
+    check_number("goal_reward", goal_reward, -MAX_ABS_REWARD, MAX_ABS_REWARD)
+    check_number("step_reward", step_reward, -MAX_ABS_REWARD, MAX_ABS_REWARD)
 
 
 class TwoRoomsEnv(MultiTaskEnv):
@@ -96,6 +97,8 @@ class TwoRoomsEnv(MultiTaskEnv):
     * ``task_schedule``: ``"uniform"`` (random task per episode), ``"round_robin"`` or
       ``"fixed"`` (with ``task=`` an index or name).
     * ``task_obs``: observation becomes ``{"obs": ..., "task": one-hot task}``.
+    * Bounds, checked at construction: ``room_size`` and ``corridor_length`` 1..32, ``layout`` at
+      most 128x128, ``max_steps`` 1..10**6, rewards finite within ±10**6.
     * ``render_mode="rgb_array"``: 16 px per cell, walls dark, goal green, agent red.
       ``env.unwrapped.layout.policy_frame(probabilities)`` draws a tabular policy over the map
       (a bar per action, as long as its probability), as in Distral's Figure 3 (right).
@@ -164,7 +167,7 @@ class TwoRoomsEnv(MultiTaskEnv):
         return self.layout.cell(int(self.layout.goals[self.task_id]))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=seed, options=options)
         if seed is not None or not self._started:
             self._batch.set_keys([int(self.np_random.integers(2**63))])
         pinned = (options or {}).get("task") is not None or self.task_schedule != "uniform"

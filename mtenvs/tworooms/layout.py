@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mtenvs.validation import check_int
+
 # Actions: 0 up, 1 right, 2 down, 3 left (row, col offsets). "No previous action" is encoded as 4.
 ACTION_NAMES = ("up", "right", "down", "left")
 ACTION_OFFSETS = ((-1, 0), (0, 1), (1, 0), (0, -1))
@@ -24,6 +26,11 @@ NO_ACTION = NUM_ACTIONS
 DEFAULT_ROOM_SIZE = 5
 DEFAULT_CORRIDOR_LENGTH = 5
 DEFAULT_NUM_TASKS = 8
+# Size bounds, checked at construction: the one-hot observation has a slot per free cell and a
+# batched env holds one per sub-env, so maps stay small enough for millions of sub-envs.
+MAX_ROOM_SIZE = 32
+MAX_CORRIDOR_LENGTH = 32
+MAX_LAYOUT_SIDE = 128
 
 CELL_PIXELS = 16
 COLORS = {
@@ -41,9 +48,8 @@ def two_rooms_map(room_size: int, corridor_length: int) -> list[str]:
 
     ``#`` is a wall, ``.`` a room cell, ``=`` a corridor cell (free, like ``.``).
     """
-    for name, value in (("room_size", room_size), ("corridor_length", corridor_length)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+    check_int("room_size", room_size, 1, MAX_ROOM_SIZE)
+    check_int("corridor_length", corridor_length, 1, MAX_CORRIDOR_LENGTH)
     width = 2 * room_size + corridor_length + 2
     corridor_row = 1 + room_size // 2
     rows = ["#" * width]
@@ -186,6 +192,8 @@ def build_layout(
     _check_connected(walls, free_cells)
 
     if goals is not None:
+        if isinstance(goals, str) or not isinstance(goals, Sequence):
+            raise TypeError(f"goals must be a list of [row, col] cells, got {goals!r}.")
         if num_tasks is not None and num_tasks != len(goals):
             raise ValueError(f"num_tasks={num_tasks} disagrees with the {len(goals)} goals given; pass one of them.")
         goal_cells = np.array([_goal_cell(goal, walls) for goal in goals], dtype=np.int64)
@@ -194,11 +202,8 @@ def build_layout(
         if np.unique(goal_cells).size != goal_cells.size:
             raise ValueError(f"goals must be distinct cells, got {[list(g) for g in goals]}.")
     else:
-        num_tasks = DEFAULT_NUM_TASKS if num_tasks is None else num_tasks
-        if not isinstance(num_tasks, int) or isinstance(num_tasks, bool) or num_tasks < 1:
-            raise ValueError(f"num_tasks must be an int >= 1, got {num_tasks!r}.")
-        if not isinstance(task_seed, int) or isinstance(task_seed, bool):
-            raise ValueError(f"task_seed must be an int, got {task_seed!r}.")
+        num_tasks = DEFAULT_NUM_TASKS if num_tasks is None else check_int("num_tasks", num_tasks, 1)
+        task_seed = check_int("task_seed", task_seed, 0)
         room_cells = np.flatnonzero((~walls & ~corridor).ravel())
         if num_tasks > room_cells.size:
             raise ValueError(f"num_tasks={num_tasks} exceeds the {room_cells.size} room cells available as goals.")
@@ -214,11 +219,20 @@ def build_layout(
 
 
 def _check_map(layout: Sequence[str]) -> list[str]:
-    if isinstance(layout, str) or not all(isinstance(row, str) for row in layout) or len(layout) < 3:
-        raise ValueError("layout must be a list of at least 3 equal-length strings of '#', '.' and '='.")
+    if (
+        isinstance(layout, str)
+        or not isinstance(layout, Sequence)
+        or not all(isinstance(row, str) for row in layout)
+        or not 3 <= len(layout) <= MAX_LAYOUT_SIDE
+    ):
+        raise ValueError(
+            f"layout must be a list of 3..{MAX_LAYOUT_SIDE} equal-length strings of '#', '.' and '=', got {layout!r}."
+        )
     rows = list(layout)
-    if len({len(row) for row in rows}) != 1 or len(rows[0]) < 3:
-        raise ValueError(f"layout rows must all have the same length >= 3, got lengths {[len(r) for r in rows]}.")
+    if len({len(row) for row in rows}) != 1 or not 3 <= len(rows[0]) <= MAX_LAYOUT_SIDE:
+        raise ValueError(
+            f"layout rows must all have the same length in 3..{MAX_LAYOUT_SIDE}, got lengths {[len(r) for r in rows]}."
+        )
     bad = sorted({ch for row in rows for ch in row} - set("#.="))
     if bad:
         raise ValueError(f"layout may only contain '#' (wall), '.' (room) and '=' (corridor), found {bad}.")

@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from mtenvs.core import ensure_json_kwargs, grouped_task_ids
+from mtenvs.core import ensure_json_kwargs
 from mtenvs.tworooms.dynamics import TwoRoomsBatch, key_from_seed, observation_space
 from mtenvs.tworooms.env import DEFAULT_MAX_STEPS, TwoRoomsEnv, check_episode_options
 from mtenvs.tworooms.layout import (
@@ -25,18 +25,24 @@ from mtenvs.tworooms.layout import (
     NUM_ACTIONS,
     build_layout,
 )
+from mtenvs.validation import check_bool
 from mtenvs.vector import (
+    MultiTaskVectorBase,
     MultiTaskVectorEnv,
+    check_batch_memory,
     check_batched_actions,
+    check_num_envs,
     check_task_assignment,
-    check_vector_seed,
+    check_vectorization,
     with_task_obs,
 )
 
 VECTORIZATIONS = ("batched", "sync", "async")
+# Sub-envs are rows of arrays here, so far more fit than in process-backed vector envs.
+MAX_BATCHED_NUM_ENVS = 2**20
 
 
-class TwoRoomsVectorEnv(VectorEnv):
+class TwoRoomsVectorEnv(MultiTaskVectorBase):
     """``num_envs`` TwoRooms envs as one batch (NumPy arrays, or torch tensors with ``device=``).
 
     Same arguments, observations and rewards as :class:`mtenvs.tworooms.env.TwoRoomsEnv`, plus:
@@ -77,18 +83,27 @@ class TwoRoomsVectorEnv(VectorEnv):
         observation_type: str = "onehot",
         render_mode: str | None = None,
     ):
+        check_num_envs(num_envs, MAX_BATCHED_NUM_ENVS)
         check_task_assignment(task_assignment)
-        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
-            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}.")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"Unknown render_mode {render_mode!r}; valid: {self.metadata['render_modes']}.")
         check_episode_options(max_steps, goal_reward, step_reward)
         self.layout = build_layout(room_size, corridor_length, layout, goals, num_tasks, task_seed)
-        self.task_names = self.layout.task_names
-        self.score_references = (None,) * self.num_tasks
-        self.num_envs = num_envs
-        self.task_assignment = task_assignment
-        self.env_task_ids = grouped_task_ids(num_envs, self.num_tasks) if task_assignment == "grouped" else None
+        self._init_vector_tasks(
+            num_envs, self.layout.task_names, task_assignment=task_assignment, max_num_envs=MAX_BATCHED_NUM_ENVS
+        )
+        self.single_observation_space = observation_space(self.layout, observation_type, (goal_reward, step_reward))
+        check_batch_memory(self.num_envs, self.single_observation_space)
+        if device is not None:
+            import torch
+
+            try:
+                torch.zeros(1, device=device)
+            except (AssertionError, RuntimeError, TypeError) as err:  # torch raises all three
+                raise ValueError(
+                    f"device must be None (NumPy) or an available torch device such as 'cpu' or 'cuda', "
+                    f"got {device!r} ({err})."
+                ) from err
         self.device = device
         self.render_mode = render_mode
         self._batch = TwoRoomsBatch(
@@ -103,24 +118,12 @@ class TwoRoomsVectorEnv(VectorEnv):
         )
         self._goal_distances = np.stack([self.layout.shortest_path_lengths(goal) for goal in self.layout.goals])
         self._shortest_path_length = np.zeros(num_envs, dtype=np.int64)
-        self.single_observation_space = observation_space(self.layout, observation_type, (goal_reward, step_reward))
         self.single_action_space = spaces.Discrete(NUM_ACTIONS)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self._started = False
-
-    @property
-    def num_tasks(self) -> int:
-        """Number of tasks (goal cells) in the task set."""
-        return len(self.task_names)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if options:
-            raise ValueError(
-                f"Unknown reset option(s) {sorted(options)}; a TwoRooms vector env takes none "
-                "(tasks come from task_assignment)."
-            )
-        check_vector_seed(seed)
+        self._check_reset(seed, options)  # no options: tasks come from task_assignment
         if seed is not None:
             self._batch.set_keys([key_from_seed(int(seed) + i) for i in range(self.num_envs)])
         elif not self._started:
@@ -130,9 +133,7 @@ class TwoRoomsVectorEnv(VectorEnv):
         return self._batch.observe(), self._infos()
 
     def step(self, actions: Any):
-        if not self._started:
-            raise RuntimeError("Call reset() before step().")
-        rewards, terminated, truncated = self._batch.step(self._check_actions(actions))
+        rewards, terminated, truncated = self._batch.step(self._check_step(actions))
         return self._batch.observe(), rewards, terminated, truncated, self._infos()
 
     def _check_actions(self, actions: Any) -> Any:
@@ -191,9 +192,9 @@ def make_two_rooms_vec(
     or torch); ``"sync"`` / ``"async"`` run :class:`TwoRoomsEnv` copies in Gymnasium's vector envs.
     """
     check_task_assignment(task_assignment)
+    check_vectorization(vectorization, VECTORIZATIONS, "batched")
+    check_bool("task_obs", task_obs)
     ensure_json_kwargs("TwoRooms vector env", kwargs)
-    if vectorization not in VECTORIZATIONS:
-        raise ValueError(f"Unknown vectorization {vectorization!r}; valid: {', '.join(VECTORIZATIONS)}.")
     if vectorization == "batched":
         return with_task_obs(TwoRoomsVectorEnv(num_envs, task_assignment=task_assignment, **kwargs), task_obs)
     if "device" in kwargs:

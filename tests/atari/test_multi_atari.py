@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import pickle
-import warnings
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from ale_py.env import AtariEnv
-from gymnasium.utils.env_checker import check_env
 
 import mtenvs
 from mtenvs.atari.suites import REFERENCE_SCORES, SUITES, rom_id
@@ -30,6 +29,10 @@ def rollout(env: gym.Env, actions: list[int], seed: int) -> list[tuple]:
     return steps
 
 
+def pickle_copy(env: gym.Env) -> gym.Env:
+    return pickle.loads(pickle.dumps(env))
+
+
 def assert_same_rollouts(a: list[tuple], b: list[tuple]) -> None:
     assert len(a) == len(b)
     for step_a, step_b in zip(a, b, strict=True):
@@ -44,34 +47,12 @@ def test_every_atari_id_is_registered_with_its_suite():
         assert env.unwrapped.task_names == SUITES[suite]
 
 
-@pytest.mark.parametrize("env_id", ATARI_IDS)
-def test_gymnasium_checks(env_id):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the passive checker must stay silent
-        env = gym.make(env_id)
-        env.reset(seed=0)
-        for _ in range(5):
-            env.step(env.action_space.sample())
-        check_env(env.unwrapped, skip_render_check=True)
-
-
 @pytest.mark.parametrize("game", sorted({g for games in SUITES.values() for g in games}))
 def test_masks_are_the_minimal_action_sets(game):
     env = gym.make("MultiAtari-v0", games=[game])
     _, info = env.reset(seed=0)
     minimal = AtariEnv(rom_id(game), full_action_space=False)._action_set
     assert np.flatnonzero(info["action_mask"]).tolist() == sorted(action.value for action in minimal)
-
-
-def test_seeded_determinism_over_50_steps():
-    actions = np.random.default_rng(0).integers(0, 18, 50).tolist()
-    make = lambda: gym.make("MultiAtari-PRL-v0", max_episode_frames=80)  # noqa: E731  (resets mid-rollout)
-    first = rollout(make(), actions, seed=7)
-    assert_same_rollouts(first, rollout(make(), actions, seed=7))
-    assert {step[-1] for step in first if len(step) == 2} != set() and len(first) > 51  # episodes switched
-    env = make()
-    rollout(env, actions[:10], seed=99)  # reseeding must forget everything before the seed
-    assert_same_rollouts(first, rollout(env, actions, seed=7))
 
 
 def test_different_seeds_choose_different_tasks():
@@ -83,12 +64,30 @@ def test_different_seeds_choose_different_tasks():
     assert len(set(tasks(0))) > 3
 
 
-def test_pickle_continues_identically():
-    env = gym.make("MultiAtari-PongBreakout-v0").unwrapped
+@pytest.mark.parametrize(
+    ("copy_env", "preset"),
+    [(pickle_copy, "machado"), (copy.deepcopy, "machado"), (pickle_copy, "nature")],
+    ids=["pickle", "deepcopy", "pickle-nature"],
+)
+def test_pickle_continues_identically(copy_env, preset):
+    """Copies continue frame for frame, sticky actions included (the default "machado" preset).
+
+    A copy is taken after every step of a rollout that keeps moving the paddle (RIGHT, LEFT, ...):
+    with sticky actions a frame repeats the previous action with probability 0.25, so a copy that
+    forgot the previous action diverges within a few copies; RAM shows a one-frame difference.
+    """
+    env = gym.make("MultiAtari-PongBreakout-v0", preset=preset).unwrapped
     env.reset(seed=3)
-    for action in (1, 3, 4, 1, 0, 3):
-        env.step(action)
-    clone = pickle.loads(pickle.dumps(env))
+    for step in range(12):
+        clone = copy_env(env)
+        action = (3, 4, 11, 12)[step % 4]  # RIGHT, LEFT, RIGHTFIRE, LEFTFIRE
+        ours, theirs = env.step(action), clone.step(action)
+        np.testing.assert_array_equal(ours[0], theirs[0])
+        assert ours[1:4] == theirs[1:4]
+        np.testing.assert_array_equal(env._games[env.task_id].ale.getRAM(), clone._games[clone.task_id].ale.getRAM())
+        if ours[2] or ours[3]:
+            env.reset()
+    clone = copy_env(env)
     actions = np.random.default_rng(1).integers(0, 18, 40).tolist()
     assert_same_rollouts(
         [(o, r, te, tr) for o, r, te, tr, _ in (env.step(a) for a in actions)],
@@ -196,39 +195,6 @@ def test_random_policy_scores_near_pongs_random_reference():
             returns += infos["episode"]["r"][infos["_episode"]].tolist()
     assert -21.0 <= np.mean(returns) <= -19.5  # docs/references.md: random Pong is -20.7
     assert np.all(np.isfinite(returns))
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"games": ["Pongg"]}, ValueError, r"Unknown Atari game 'Pongg'; valid games: .*Pong, .*SpaceInvaders"),
-        ({"suite": "shooter"}, ValueError, "Unknown suite 'shooter'; valid suites: prl, pong_breakout"),
-        ({"games": ["Pong"], "suite": "prl"}, ValueError, "not both"),
-        ({"games": ["Pong", "pong"]}, ValueError, "lists a game twice"),
-        ({"games": "Pong"}, ValueError, "non-empty list of game names"),
-        ({"preset": "dqn"}, ValueError, "Unknown preset 'dqn'; valid presets: machado, nature"),
-        ({"masked_action": "ignore"}, ValueError, "valid modes: emulate, noop, raise"),
-        ({"frame_skip": 0}, ValueError, "frame_skip must be an int >= 1"),
-        ({"repeat_action_probability": 1.5}, ValueError, r"in \[0, 1\]"),
-        ({"task_schedule": "fixed", "task": 8}, ValueError, r"valid ids are 0..7"),
-        ({"games": ["Pong", object()]}, TypeError, "not JSON-serialisable"),
-    ],
-)
-def test_bad_input_is_rejected_at_construction(kwargs, error, match):
-    with pytest.raises(error, match=match):
-        gym.make("MultiAtari-v0", **kwargs)
-
-
-def test_bad_input_at_reset_and_step():
-    env = gym.make("MultiAtari-PRL-v0").unwrapped
-    with pytest.raises(RuntimeError, match="reset"):
-        env.step(0)
-    with pytest.raises(ValueError, match="Unknown task 'Tetris'; valid tasks: Breakout, Pong, DemonAttack"):
-        env.reset(options={"task": "Tetris"})
-    assert env.reset(seed=0, options={"task": "Pong"})[1]["task_id"] == 1
-    for action in (18, -1, 2.5):
-        with pytest.raises(ValueError, match=r"outside the union action space Discrete\(18\)"):
-            env.step(action)
 
 
 def test_task_observation_option():

@@ -130,37 +130,3 @@ def test_masked_action_modes_vector():
     envs.reset(seed=0)
     with pytest.raises(ValueError, match=r"Sub-envs \[1\] got actions \[5\] outside their game's minimal"):
         envs.step(np.array([3, 5]))
-
-
-@pytest.mark.parametrize(
-    ("actions", "match"),
-    [
-        (np.zeros(3, dtype=np.int64), r"integer array of shape \(4,\)"),
-        (np.zeros(4, dtype=np.float32), r"integer array of shape \(4,\)"),
-        (np.array([0, 1, 18, 2]), r"union action space 0..17"),
-        (np.array([0, -1, 1, 2]), r"union action space 0..17"),
-    ],
-)
-def test_bad_actions(actions, match):
-    envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=4)
-    envs.reset(seed=0)
-    with pytest.raises(ValueError, match=match):
-        envs.step(actions)
-
-
-def test_bad_vector_arguments():
-    with pytest.raises(ValueError, match='use task_assignment="grouped"'):
-        gym.make_vec("MultiAtari-v0", num_envs=4, task_assignment="sampled")
-    with pytest.raises(ValueError, match="only apply with vectorization"):
-        gym.make_vec("MultiAtari-v0", num_envs=4, vectorization="sync", num_threads=2)
-    with pytest.raises(ValueError, match="valid: grouped, sampled"):
-        gym.make_vec("MultiAtari-v0", num_envs=4, task_assignment="random")
-    with pytest.raises(ValueError, match=r"num_threads must be an int >= 0 \(0 = one per core\)"):
-        gym.make_vec("MultiAtari-v0", num_envs=4, num_threads=-1)
-    with pytest.raises(ValueError, match="valid: NextStep, SameStep"):
-        gym.make_vec("MultiAtari-v0", num_envs=4, autoreset_mode="Disabled")
-    envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2)
-    with pytest.raises(ValueError, match="only 'reset_mask'"):
-        envs.reset(options={"task": 0})
-    with pytest.raises(TypeError, match="seed must be an int"):
-        envs.reset(seed=[1, 2])

@@ -1,14 +1,11 @@
-"""MultiMaze-v0 and MultiNav-v0 against the Gymnasium checks of the contract (docs/contract.md), and bad input."""
+"""MultiMaze-v0 and MultiNav-v0: their views, limits, placement and vector paths (the contract
+itself, check_env, determinism and pickling, is tested on every id in tests/test_envs.py)."""
 
 from __future__ import annotations
-
-import pickle
-import warnings
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import mtenvs
 from mtenvs.miniworld import PlacementError
@@ -21,25 +18,6 @@ SMALL = {
 IDS = list(SMALL)
 
 
-def rollout(env: gym.Env, actions: list[int], seed: int) -> list[tuple]:
-    obs, info = env.reset(seed=seed)
-    steps = [(obs, info["task_id"])]
-    for action in actions:
-        obs, reward, terminated, truncated, info = env.step(action)
-        steps.append((obs, reward, terminated, truncated, info["task_id"]))
-        if terminated or truncated:
-            obs, info = env.reset()
-            steps.append((obs, info["task_id"]))
-    return steps
-
-
-def assert_same_rollouts(a: list[tuple], b: list[tuple]) -> None:
-    assert len(a) == len(b)
-    for step_a, step_b in zip(a, b, strict=True):
-        np.testing.assert_array_equal(step_a[0], step_b[0])
-        assert step_a[1:] == step_b[1:]
-
-
 def test_ids_are_registered_with_one_action_set_and_observation():
     assert set(IDS) <= set(mtenvs.mtenvs_ids())
     for env_id in IDS:
@@ -48,44 +26,6 @@ def test_ids_are_registered_with_one_action_set_and_observation():
         assert env.action_space == gym.spaces.Discrete(6)
     assert gym.make("MultiMaze-v0").unwrapped.num_tasks == 8
     assert gym.make("MultiNav-v0").unwrapped.task_names == ("collect", "carry_back", "find_goal", "find_goal_doors")
-
-
-@pytest.mark.parametrize("env_id", IDS)
-def test_gymnasium_checks(env_id):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the passive checker must stay silent
-        env = gym.make(env_id, **SMALL[env_id])
-        env.reset(seed=0)
-        for _ in range(5):
-            env.step(env.action_space.sample())
-        check_env(env.unwrapped, skip_render_check=True)
-
-
-@pytest.mark.parametrize("env_id", IDS)
-def test_seeded_determinism_over_50_steps(env_id):
-    actions = np.random.default_rng(0).integers(0, 6, 50).tolist()
-    make = lambda: gym.make(env_id, **SMALL[env_id])  # noqa: E731  (20-step episodes: resets mid-rollout)
-    first = rollout(make(), actions, seed=7)
-    assert_same_rollouts(first, rollout(make(), actions, seed=7))
-    assert len({step[-1] for step in first}) > 1  # episodes switched tasks
-    env = make()
-    rollout(env, actions[:10], seed=99)  # reseeding must forget everything before the seed
-    assert_same_rollouts(first, rollout(env, actions, seed=7))
-    other = rollout(make(), actions, seed=8)
-    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(first, other, strict=False))
-
-
-@pytest.mark.parametrize("env_id", IDS)
-def test_pickle_round_trip_behaves_identically(env_id):
-    env = gym.make(env_id, **SMALL[env_id]).unwrapped
-    env.reset(seed=3)
-    for action in (2, 2, 0, 4):
-        env.step(action)
-    clone = pickle.loads(pickle.dumps(env))
-    actions = np.random.default_rng(1).integers(0, 6, 30).tolist()
-    assert_same_rollouts(rollout(env, actions, seed=5), rollout(clone, actions, seed=5))
-    # the task schedule's RNG came along too
-    assert [env.reset()[1]["task_id"] for _ in range(6)] == [clone.reset()[1]["task_id"] for _ in range(6)]
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -102,44 +42,6 @@ def test_render_rgb_array_first_person_and_top_down(env_id):
     assert not np.array_equal(turned[:, :320], first_person) and not np.array_equal(turned[:, 320:], top_down)
 
 
-@pytest.mark.parametrize("env_id", IDS)
-@pytest.mark.parametrize("action", [6, -1, 1.5, "2", None, np.array([1, 2])])
-def test_actions_outside_the_space_raise(env_id, action):
-    env = gym.make(env_id, **SMALL[env_id]).unwrapped
-    env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"outside the action space Discrete\(6\); valid actions: 0 turn_left"):
-        env.step(action)
-
-
-@pytest.mark.parametrize("env_id", IDS)
-def test_step_before_reset_raises(env_id):
-    with pytest.raises(RuntimeError, match="reset"):
-        gym.make(env_id, **SMALL[env_id]).unwrapped.step(0)
-
-
-@pytest.mark.parametrize(
-    ("env_id", "kwargs", "match"),
-    [
-        ("MultiMaze-v0", {"task_schedule": "fixed", "task": 8}, r"valid ids are 0..7"),
-        ("MultiNav-v0", {"task_schedule": "fixed", "task": 4}, r"valid ids are 0..3"),
-        ("MultiNav-v0", {"task_schedule": "fixed", "task": "open_doors"}, "valid tasks: collect, carry_back"),
-        ("MultiMaze-v0", {"maze_size": 1}, r"maze rows=1 is out of range; mazes are 2..16"),
-        ("MultiNav-v0", {"maze_size": 40}, r"out of range"),
-        ("MultiMaze-v0", {"maze_size": 4.0}, "must be an int"),
-        ("MultiMaze-v0", {"num_rewards": -1}, "num_rewards"),
-        ("MultiNav-v0", {"num_objects": 0}, "num_objects"),
-        ("MultiNav-v0", {"door_close_prob": 1.5}, "door_close_prob"),
-        ("MultiNav-v0", {"door_period": 0}, "door_period"),
-        ("MultiMaze-v0", {"episode_steps": 0}, "episode_steps"),
-        ("MultiNav-v0", {"episode_steps": [5, 6]}, r"one positive int per task \(4: collect, carry_back"),
-        ("MultiMaze-v0", {"render_mode": "human"}, "Unknown render_mode"),
-    ],
-)
-def test_bad_arguments(env_id, kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        gym.make(env_id, **kwargs)
-
-
 def test_per_task_episode_limits():
     env = gym.make("MultiNav-v0", episode_steps=[3, 4, 5, 6]).unwrapped
     for task, limit in enumerate((3, 4, 5, 6)):
@@ -149,7 +51,7 @@ def test_per_task_episode_limits():
 
 
 def test_impossible_placement_raises_instead_of_looping():
-    env = gym.make("MultiMaze-v0", maze_size=2, num_rewards=500).unwrapped
+    env = gym.make("MultiMaze-v0", maze_size=2, num_rewards=200).unwrapped
     with pytest.raises(
         PlacementError, match=r"No room for a Box \(radius 0.32 m\) in any of the cells .* Use fewer objects"
     ):

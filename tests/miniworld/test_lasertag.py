@@ -127,46 +127,15 @@ def test_stepping_before_reset_raises():
         env.simulate(0)
 
 
-def test_vector_env_groups_levels_and_task_obs():
-    envs = gym.make_vec(ENV_ID, num_envs=2, vectorization="sync")
-    _, infos = envs.reset(seed=0)
-    np.testing.assert_array_equal(infos["task_id"], [0, 4])
-    _, _, _, _, infos = envs.step(np.array([TAG_ACTION, 2]))
-    np.testing.assert_array_equal(infos["task_id"], [0, 4])
-    envs.close()
-    obs, _ = gym.make(ENV_ID, task_obs=True).reset(seed=0)
-    assert obs["task"].shape == (8,) and obs["task"].sum() == 1
-
-
 # ---------------------------------------------------------------------- bad input
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"task_schedule": "fixed", "task": 8}, "out of range"),
-        ({"task_schedule": "fixed", "task": "lt_chasm"}, "Unknown task"),
-        ({"num_bots": 0}, "num_bots"),
-        ({"num_bots": 5}, "num_bots"),
-        ({"num_bots": True}, "num_bots"),
-        ({"bot_skill": -0.1}, "out of range"),
-        ({"bot_skill": 1.5}, "out of range"),
-        ({"bot_skill": "expert"}, "bot_skill"),
-        ({"tag_penalty": -1}, "tag_penalty"),
-        ({"episode_steps": 0}, "episode_steps"),
-    ],
-)
-def test_bad_arguments_raise_clear_errors(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        MultiLaserTagEnv(**kwargs)
 
 
 def test_bad_bots_raise_clear_errors():
     with pytest.raises(ValueError, match="valid colors"):
         Bot("green", 0.5)
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(ValueError, match=r"skill must be a finite number in \[0\.0, 1\.0\], got 2\.0"):
         Bot("red", 2.0)
-    with pytest.raises(ValueError, match="out of range"):
+    with pytest.raises(ValueError, match=r"skill must be a finite number in \[0\.0, 1\.0\]"):
         SkillProfile.from_skill(-1.0)
 
 
@@ -296,7 +265,7 @@ def inside(room, pos: np.ndarray, tolerance: float = 1e-9) -> bool:
 @pytest.mark.slow
 def test_bots_never_leave_the_map_pass_walls_or_overlap():
     for task in range(len(LEVELS)):
-        env = make_and_reset(task, seed=task, num_bots=4 if task in (0, 3) else None)
+        env = make_and_reset(task, seed=task, episode_steps=1500, num_bots=4 if task in (0, 3) else None)
         rng = np.random.default_rng(task)
         previous = [bot.pos.copy() for bot in env.bots]
         for _ in range(1500):
