@@ -142,7 +142,7 @@ def test_shortest_path_length_is_what_an_optimal_walk_takes():
 
 
 def test_vector_env_reports_shortest_path_for_every_new_episode():
-    num_envs = 6
+    num_envs = 8  # grouped: at least one env per task (8 tasks)
     vector = gym.make_vec("TwoRooms-v0", num_envs=num_envs, max_steps=5)
     _, infos = vector.reset(seed=3)
     singles = [gym.make("TwoRooms-v0", max_steps=5, task_schedule="fixed", task=int(t)) for t in infos["task_id"]]
