@@ -64,11 +64,6 @@ def check_task_assignment(task_assignment: object) -> str:
     return check_choice("task_assignment", task_assignment, TASK_ASSIGNMENTS)
 
 
-def check_vector_seed(seed: object) -> None:
-    """A vector ``reset`` seed: None or an int >= 0, as for a single env (sub-env ``i`` gets ``seed + i``)."""
-    check_seed(seed)
-
-
 def check_vectorization(vectorization: object, valid: tuple[str, ...], default: str) -> str:
     """``vectorization``: one of a family's ``valid`` modes; the message lists all of them and the default."""
     if vectorization not in valid:
