@@ -64,9 +64,9 @@ class InvertedPendulumEnv(gym.Env):
     [-10, 10] N (from the env's seeded RNG) is added to every action.
 
     ## Observation Space
-    ``Box([-pi, -inf], [pi, inf], (2,), float32)``: the angle ``theta`` from upright (rad) and the
-    angular velocity ``theta_dot`` (rad/s). Episodes end once ``|theta| > pi/2``; ``pi`` bounds
-    the angle the step crossing that limit can reach.
+    ``Box([-pi, -3.4e38], [pi, 3.4e38], (2,), float32)`` (the speed is unbounded): the angle
+    ``theta`` from upright (rad) and the angular velocity ``theta_dot`` (rad/s). Episodes end once
+    ``|theta| > pi/2``; ``pi`` bounds the angle the step crossing that limit can reach.
 
     ## Rewards
     -1 on the step where the pendulum falls (``|theta| > pi/2``), 0 on every other step.
@@ -103,7 +103,8 @@ class InvertedPendulumEnv(gym.Env):
             raise ValueError(f"Unknown render_mode {render_mode!r}; valid: {self.metadata['render_modes']}.")
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
-        high = np.array([np.pi, np.inf], dtype=np.float32)
+        # Unbounded speed written as float32's largest value, as CartPole-v1 does (an inf bound warns).
+        high = np.array([np.pi, np.finfo(np.float32).max], dtype=np.float32)
         self.observation_space = spaces.Box(-high, high, dtype=np.float32)
         self.action_space = spaces.Discrete(len(FORCES))
         self.state: np.ndarray | None = None

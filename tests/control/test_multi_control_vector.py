@@ -116,7 +116,8 @@ def test_masked_actions_in_the_vector_env():
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"num_envs": 0}, ValueError, "num_envs must be an int >= 1"),
+        ({"num_envs": 0}, ValueError, r"num_envs must be an int in 1\.\.1024"),
+        ({"num_envs": 2}, ValueError, "needs num_envs >= num_tasks"),
         ({"num_envs": 2, "task_assignment": "mixed"}, ValueError, "valid: grouped, sampled"),
         ({"num_envs": 2, "vectorization": "gpu"}, ValueError, "valid: native, sync, async"),
         ({"num_envs": 2, "tasks": ["Foo"]}, ValueError, "Unknown task 'Foo'"),
@@ -129,16 +130,16 @@ def test_bad_vector_arguments(kwargs, error, message):
 
 
 def test_bad_calls():
-    envs = gym.make_vec("MultiControl-v0", num_envs=2)
+    envs = gym.make_vec("MultiControl-GymTrio-v0", num_envs=3)
     with pytest.raises(RuntimeError, match="reset"):
-        envs.step(np.zeros(2, dtype=np.int64))
+        envs.step(np.zeros(3, dtype=np.int64))
     with pytest.raises(TypeError, match="seed must be an int"):
         envs.reset(seed=1.5)
     with pytest.raises(ValueError, match="Unknown reset option"):
         envs.reset(options={"task": 1})
     envs.reset(seed=0)
-    with pytest.raises(ValueError, match=r"shape \(2,\)"):
-        envs.step(np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        envs.step(np.zeros(2, dtype=np.int64))
 
 
 def test_throughput_reports_both_rates_and_the_ratio():
