@@ -62,7 +62,7 @@ class MultiControlEnv(MultiTaskEnv):
     CartPole ``[x, x_dot, theta, theta_dot, 0, 0]``, Acrobot ``[cos t1, sin t1, cos t2, sin t2,
     t1_dot, t2_dot]``, MountainCar ``[position, velocity, 0, 0, 0, 0]``, Car-on-Hill ``[p, v, 0, 0,
     0, 0]``, pendulum ``[theta, theta_dot, 0, 0, 0, 0]``. ``low``/``high`` are, per entry, the
-    extremes of the tasks' own bounds (0 for padding).
+    extremes of the tasks' own bounds (0 for padding; unbounded speeds as float32's largest value).
 
     ## Rewards
     Each task's own: CartPole +1 per step; Acrobot -1 per step until the goal; MountainCar -1 per
