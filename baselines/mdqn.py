@@ -72,8 +72,8 @@ class Args:
     """JSON dict of extra keyword arguments for gym.make_vec (e.g. '{"tasks": ["CartPole", "Acrobot"]}')"""
     total_timesteps: int = 100_000
     """total env steps over all tasks (one env per task, so every task gets total_timesteps / num_tasks)"""
-    gamma: float = 0.99
-    """discount factor"""
+    gamma: float | None = None
+    """discount of every task (default: each task's own, the env's `task_discounts`, where it has them; else 0.99)"""
     optimizer: str | None = None
     """"rmsprop" (Nature DQN's: centred, alpha 0.95, eps 0.01) or "adam" (default: rmsprop for pixels, else adam)"""
     learning_rate: float | None = None
@@ -137,7 +137,7 @@ def check_args(args: Args) -> dict:
         raise ValueError(f"exploration_steps must be >= 1, got {args.exploration_steps}.")
     if not args.hidden_sizes or min(args.hidden_sizes) < 1:
         raise ValueError(f"hidden_sizes must be one or more widths >= 1, got {args.hidden_sizes}.")
-    if not 0.0 < args.gamma <= 1.0:
+    if args.gamma is not None and not 0.0 < args.gamma <= 1.0:
         raise ValueError(f"gamma must lie in (0, 1], got {args.gamma}.")
     for name in ("start_e", "end_e", "eval_epsilon"):
         value = getattr(args, name)
@@ -316,6 +316,8 @@ def main(args: Args) -> None:
     obs, infos = envs.reset(seed=args.seed)
     masks = torch.as_tensor(task_action_masks(infos, num_tasks, num_actions), device=device)
     task_ids = torch.arange(num_tasks, device=device)
+    discounts = [args.gamma] * num_tasks if args.gamma is not None else getattr(envs.unwrapped, "task_discounts", None)
+    gammas = torch.tensor(discounts or [0.99] * num_tasks, dtype=torch.float32, device=device)
 
     # --- replay: one memory of transitions per task, allocated up front ---
     obs_dtype = envs.single_observation_space.dtype
@@ -445,7 +447,7 @@ def main(args: Args) -> None:
             with torch.no_grad():
                 next_q = target_network.get_q_values(batch["next_obs"], batch_tasks)
                 next_q = next_q.masked_fill(~masks[batch_tasks], float("-inf")).max(1).values
-                targets = batch["rewards"] + args.gamma * (1.0 - batch["terminations"]) * next_q
+                targets = batch["rewards"] + gammas[batch_tasks] * (1.0 - batch["terminations"]) * next_q
             # --- loss: Huber on the taken actions of all tasks together ---
             q_taken = q_network.get_q_values(batch["obs"], batch_tasks).gather(1, batch["actions"].unsqueeze(1))
             loss = F.smooth_l1_loss(q_taken.squeeze(1), targets)
