@@ -101,22 +101,22 @@ class Args:
     """env steps per task before the first update (default: 10_000 for pixels; 500 for vector observations)"""
     train_frequency: int | None = None
     """env steps per task between updates (default: 4 for pixels, as DQN; 1 for vector observations)"""
-    hidden_sizes: tuple[int, ...] = (64, 64)
+    hidden_sizes: tuple[int, ...] = (80, 80, 80)
     """MLP torso widths for vector observations (match the experts' to transfer with dqn.py --init-from)"""
     eval_interval: int = 25_000
     """evaluate the AMN (and, once, the experts) every this many env steps (0: only at the end)"""
     eval_episodes: int = 10
     """evaluation episodes per task (0 disables evaluation)"""
-    eval_epsilon: float = 0.05
-    """exploration rate during evaluation (the paper's testing epochs: 0.05)"""
+    eval_epsilon: float | None = None
+    """exploration rate during evaluation (default: 0.05 for pixels, the paper's testing epochs; 0 for vectors)"""
 
 
 # Defaults that differ between pixel envs (the paper's Atari settings) and vector envs (control scale).
 FAMILY_DEFAULTS = {
     "pixels": {"learning_rate": 2.5e-4, "buffer_size": 100_000, "batch_size": 8, "learning_starts": 10_000,
-               "train_frequency": 4},
+               "train_frequency": 4, "eval_epsilon": 0.05},
     "vector": {"learning_rate": 1e-3, "buffer_size": 10_000, "batch_size": 32, "learning_starts": 500,
-               "train_frequency": 1},
+               "train_frequency": 1, "eval_epsilon": 0.0},
 }  # fmt: skip
 
 
@@ -141,7 +141,7 @@ def check_args(args: Args) -> dict:
     if not (math.isfinite(args.tau) and args.tau > 0.0):
         raise ValueError(f"tau must be a finite number > 0, got {args.tau}.")
     for name in ("epsilon", "eval_epsilon"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
+        if getattr(args, name) is not None and not 0.0 <= getattr(args, name) <= 1.0:
             raise ValueError(f"{name} must lie in [0, 1], got {getattr(args, name)}.")
     if not (math.isfinite(args.feature_regression_scale) and args.feature_regression_scale >= 0.0):
         raise ValueError(f"feature_regression_scale must be a finite number >= 0, got {args.feature_regression_scale}.")
@@ -580,7 +580,7 @@ def main(args: Args) -> None:
             optimizer.step()
             updates += 1
             # --- logging ---
-            if updates % 100 == 0:
+            if updates == 1 or updates % 100 == 0:
                 for task, name in enumerate(task_names):
                     writer.add_scalar(f"losses/policy_loss/{name}", losses["policy"][task].item(), global_step)
                     writer.add_scalar(f"losses/feature_loss/{name}", losses["feature"][task].item(), global_step)

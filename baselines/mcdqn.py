@@ -99,24 +99,24 @@ class Args:
     """env steps per task over which epsilon decays linearly (default: 1_000_000 for pixels; 5_000 for vectors)"""
     clip_rewards: bool | None = None
     """sign-clip rewards (default: on for pixels, the Atari convention; off for vectors)"""
-    hidden_sizes: tuple[int, ...] = (64, 64)
+    hidden_sizes: tuple[int, ...] = (80, 80, 80)
     """MLP widths for vector observations: all but the last are shared, each task has its own last layer"""
     eval_interval: int = 25_000
     """evaluate every this many env steps (0: only at the end)"""
     eval_episodes: int = 10
     """evaluation episodes per task (0 disables evaluation)"""
-    eval_epsilon: float = 0.05
-    """exploration rate during evaluation"""
+    eval_epsilon: float | None = None
+    """exploration rate during evaluation (default: 0.05 for pixels, Nature DQN's; 0 for vectors)"""
 
 
 # Defaults that differ between pixel envs (Nature DQN, Mnih et al. 2015) and vector envs (control scale).
 FAMILY_DEFAULTS = {
     "pixels": {"optimizer": "rmsprop", "learning_rate": 2.5e-4, "buffer_size": 100_000, "batch_size": 32,
                "learning_starts": 50_000, "train_frequency": 4, "target_network_frequency": 10_000, "end_e": 0.1,
-               "exploration_steps": 1_000_000, "clip_rewards": True},
+               "exploration_steps": 1_000_000, "clip_rewards": True, "eval_epsilon": 0.05},
     "vector": {"optimizer": "adam", "learning_rate": 1e-3, "buffer_size": 5_000, "batch_size": 100,
                "learning_starts": 100, "train_frequency": 1, "target_network_frequency": 100, "end_e": 0.01,
-               "exploration_steps": 5_000, "clip_rewards": False},
+               "exploration_steps": 5_000, "clip_rewards": False, "eval_epsilon": 0.0},
 }  # fmt: skip
 
 
