@@ -40,6 +40,9 @@ def register_all() -> None:
     _register("MultiNav-v0", "mtenvs.miniworld:make_multi_nav", "mtenvs.miniworld:make_multi_nav_vec")
     laser_tag = ("mtenvs.miniworld.lasertag:make_multi_laser_tag", "mtenvs.miniworld.lasertag:make_multi_laser_tag_vec")
     _register("MultiLaserTag-v0", *laser_tag)
+    control = ("mtenvs.control:make_multi_control", "mtenvs.control:make_multi_control_vec")
+    _register("MultiControl-v0", *control)
+    _register("MultiControl-GymTrio-v0", *control, tasks=["CartPole", "Acrobot", "MountainCar"])
 
 
 def mtenvs_ids() -> list[str]:

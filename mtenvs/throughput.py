@@ -120,6 +120,7 @@ THROUGHPUT_MODULES = {
     "MultiMaze": "mtenvs.miniworld.throughput",
     "MultiNav": "mtenvs.miniworld.throughput",
     "MultiLaserTag": "mtenvs.miniworld.throughput",
+    "MultiControl": "mtenvs.control.throughput",
 }
 
 

@@ -1,0 +1,165 @@
+"""The MultiControl vector env: sub-envs stepped in one tight loop, without per-env wrappers.
+
+``gym.make_vec("MultiControl-v0", num_envs=N)`` builds :class:`MultiControlVectorEnv` (default
+``vectorization="native"``); ``"sync"`` / ``"async"`` put :class:`MultiControlEnv` copies in
+Gymnasium's vector envs instead. Sub-env ``i`` of the native env is a :class:`MultiControlEnv`
+seeded with ``seed + i``, so both give identical observations, rewards, flags and task ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from mtenvs.control.env import MultiControlEnv, check_control_options
+from mtenvs.core import ensure_json_kwargs, grouped_task_ids
+from mtenvs.vector import (
+    MultiTaskVectorEnv,
+    check_batched_actions,
+    check_task_assignment,
+    check_vector_seed,
+    with_task_obs,
+)
+
+VECTORIZATIONS = ("native", "sync", "async")
+
+
+class MultiControlVectorEnv(VectorEnv):
+    """``num_envs`` MultiControl envs stepped in one loop into preallocated arrays.
+
+    Same arguments, observations and rewards as :class:`mtenvs.control.env.MultiControlEnv`, plus
+    ``task_assignment``: ``"grouped"`` (default; sub-env ``i`` keeps task
+    ``i * num_tasks // num_envs``) or ``"sampled"`` (each sub-env draws a task per episode from its
+    own seeded RNG). ``reset(seed=s)`` seeds sub-env ``i`` as a single env reset with ``seed=s + i``.
+
+    Autoreset is next-step (``metadata["autoreset_mode"]``): the step after a sub-env's episode
+    ends ignores its action, starts its next episode and returns that episode's first observation
+    with reward 0. ``infos`` carries ``task_id`` (int64) and ``action_mask`` (int8) arrays on every
+    call. Rewards are float64, flags bool, observations float32.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(
+        self,
+        num_envs: int,
+        *,
+        task_assignment: str = "grouped",
+        tasks: list[str] | None = None,
+        masked_action: str = "clamp",
+        episode_steps: dict[str, int] | None = None,
+        render_mode: str | None = None,
+    ):
+        check_task_assignment(task_assignment)
+        if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}.")
+        check_control_options(masked_action, render_mode, self.metadata["render_modes"])
+        kwargs = {"tasks": tasks, "masked_action": masked_action, "episode_steps": episode_steps}
+        probe = MultiControlEnv(**kwargs)
+        self.task_names = probe.task_names
+        self.score_references = probe.score_references
+        self.task_discounts = probe.task_discounts
+        self.action_masks = probe.action_masks
+        self.num_envs = num_envs
+        self.task_assignment = task_assignment
+        self.render_mode = render_mode
+        if task_assignment == "grouped":
+            self.env_task_ids: np.ndarray | None = grouped_task_ids(num_envs, self.num_tasks)
+            self._envs = [
+                MultiControlEnv(**kwargs, task_schedule="fixed", task=int(t), render_mode=render_mode)
+                for t in self.env_task_ids
+            ]
+        else:
+            self.env_task_ids = None
+            self._envs = [MultiControlEnv(**kwargs, render_mode=render_mode) for _ in range(num_envs)]
+        self.single_observation_space = probe.observation_space
+        self.single_action_space = probe.action_space
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self._obs = np.zeros((num_envs, *self.single_observation_space.shape), dtype=np.float32)
+        self._rewards = np.zeros(num_envs, dtype=np.float64)
+        self._terminations = np.zeros(num_envs, dtype=bool)
+        self._truncations = np.zeros(num_envs, dtype=bool)
+        self._task_ids = np.zeros(num_envs, dtype=np.int64)
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._started = False
+
+    @property
+    def num_tasks(self) -> int:
+        """Number of tasks in the task set."""
+        return len(self.task_names)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if options:
+            raise ValueError(
+                f"Unknown reset option(s) {sorted(options)}; a MultiControl vector env takes none "
+                "(tasks come from task_assignment)."
+            )
+        check_vector_seed(seed)
+        for i, env in enumerate(self._envs):
+            self._obs[i], info = env.reset(seed=None if seed is None else int(seed) + i)
+            self._task_ids[i] = info["task_id"]
+        self._autoreset[:] = False
+        self._started = True
+        return self._obs.copy(), self._infos()
+
+    def step(self, actions: Any):
+        if not self._started:
+            raise RuntimeError("Call reset() before step().")
+        actions = check_batched_actions(actions, self.num_envs, self.single_action_space.n, "the union action space")
+        obs, rewards, terminations, truncations = self._obs, self._rewards, self._terminations, self._truncations
+        for i, (env, action) in enumerate(zip(self._envs, actions.tolist(), strict=True)):
+            if self._autoreset[i]:
+                obs[i], info = env.reset()
+                self._task_ids[i] = info["task_id"]
+                rewards[i], terminations[i], truncations[i] = 0.0, False, False
+            else:
+                raw, rewards[i], terminations[i], truncations[i] = env._advance(action)
+                obs[i, : raw.shape[0]] = raw  # padding entries stay 0: a task never changes mid-episode
+        np.logical_or(terminations, truncations, out=self._autoreset)
+        return obs.copy(), rewards.copy(), terminations.copy(), truncations.copy(), self._infos()
+
+    def _infos(self) -> dict[str, Any]:
+        return {"task_id": self._task_ids.copy(), "action_mask": self.action_masks[self._task_ids]}
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One ``rgb_array`` frame per sub-env."""
+        if self.render_mode != "rgb_array":
+            return None
+        return tuple(env.render() for env in self._envs)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for env in self._envs:
+            env.close()
+
+
+def make_multi_control_vec(
+    num_envs: int,
+    *,
+    task_assignment: str = "grouped",
+    vectorization: str = "native",
+    task_obs: bool = False,
+    **kwargs: Any,
+) -> VectorEnv:
+    """Vector entry point of every MultiControl id (``gym.make_vec(id, num_envs=N, ...)``).
+
+    ``vectorization="native"`` (default) is :class:`MultiControlVectorEnv`; ``"sync"`` /
+    ``"async"`` run :class:`MultiControlEnv` copies in Gymnasium's vector envs.
+    """
+    check_task_assignment(task_assignment)
+    ensure_json_kwargs("MultiControl vector env", kwargs)
+    if vectorization not in VECTORIZATIONS:
+        raise ValueError(f"Unknown vectorization {vectorization!r}; valid: {', '.join(VECTORIZATIONS)}.")
+    if vectorization == "native":
+        return with_task_obs(MultiControlVectorEnv(num_envs, task_assignment=task_assignment, **kwargs), task_obs)
+    return MultiTaskVectorEnv(
+        MultiControlEnv,
+        num_envs,
+        task_assignment=task_assignment,
+        vectorization=vectorization,
+        task_obs=task_obs,
+        **kwargs,
+    )
