@@ -89,8 +89,9 @@ class Args:
     """if toggled, add the feature-regression loss (the paper's AMN-feature)"""
     feature_regression_scale: float = 0.01
     """beta, the weight of the feature-regression loss (paper: 0.01)"""
-    optimizer: str = "paper_adam"
-    """"paper_adam" (the authors' Adam: no bias correction, beta1 = beta2 = 0.95, eps = 0.01) or "adam" (torch's)"""
+    optimizer: str | None = None
+    """"paper_adam" (the authors': no bias correction, beta1 = beta2 = 0.95, eps 0.01) or "adam" (torch's)
+    (default: paper_adam for pixels; adam for vector observations, where it distils faster: docs/actor_mimic.md)"""
     learning_rate: float | None = None
     """optimiser step size (default: 2.5e-4 for pixels, the paper's; 1e-3 for vector observations)"""
     buffer_size: int | None = None
@@ -113,10 +114,10 @@ class Args:
 
 # Defaults that differ between pixel envs (the paper's Atari settings) and vector envs (control scale).
 FAMILY_DEFAULTS = {
-    "pixels": {"learning_rate": 2.5e-4, "buffer_size": 100_000, "batch_size": 8, "learning_starts": 10_000,
-               "train_frequency": 4, "eval_epsilon": 0.05},
-    "vector": {"learning_rate": 1e-3, "buffer_size": 10_000, "batch_size": 32, "learning_starts": 500,
-               "train_frequency": 1, "eval_epsilon": 0.0},
+    "pixels": {"optimizer": "paper_adam", "learning_rate": 2.5e-4, "buffer_size": 100_000, "batch_size": 8,
+               "learning_starts": 10_000, "train_frequency": 4, "eval_epsilon": 0.05},
+    "vector": {"optimizer": "adam", "learning_rate": 1e-3, "buffer_size": 10_000, "batch_size": 32,
+               "learning_starts": 500, "train_frequency": 1, "eval_epsilon": 0.0},
 }  # fmt: skip
 
 
@@ -147,7 +148,7 @@ def check_args(args: Args) -> dict:
         raise ValueError(f"feature_regression_scale must be a finite number >= 0, got {args.feature_regression_scale}.")
     if args.learning_rate is not None and not (math.isfinite(args.learning_rate) and args.learning_rate > 0.0):
         raise ValueError(f"learning_rate must be a finite number > 0, got {args.learning_rate}.")
-    if args.optimizer not in ("paper_adam", "adam"):
+    if args.optimizer not in (None, "paper_adam", "adam"):
         raise ValueError(f"optimizer must be 'paper_adam' or 'adam', got {args.optimizer!r}.")
     if not args.experts:
         raise ValueError(

@@ -457,7 +457,7 @@ def main(args: Args) -> None:
             optimizer.step()
             updates += 1
             # --- logging ---
-            if updates % 100 == 0:
+            if updates == 1 or updates % 100 == 0:
                 writer.add_scalar("losses/td_loss", loss.item(), global_step)
                 writer.add_scalar("losses/q_values", q_taken.mean().item(), global_step)
                 writer.add_scalar("charts/epsilon", epsilon, global_step)
