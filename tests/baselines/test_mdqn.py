@@ -108,7 +108,7 @@ def test_seeded_runs_repeat_and_a_resumed_run_continues(script, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     base = module.Args(
         env_kwargs=json.dumps({"tasks": TASKS}), total_timesteps=600, eval_episodes=1, eval_interval=0,
-        checkpoint_interval=300, cuda=False,
+        checkpoint_interval=300, batch_size=16, cuda=False,
     )  # fmt: skip
     finals = []
     for repeat in range(2):
