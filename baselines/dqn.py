@@ -365,7 +365,10 @@ def main(args: Args) -> None:
         saved = checkpoint["args"]
         total = args.total_timesteps if args.total_timesteps is not None else saved["total_timesteps"]
         saved["hidden_sizes"] = tuple(saved["hidden_sizes"])
-        args = Args(**dict(saved, resume=args.resume, cuda=args.cuda, total_timesteps=total))
+        # Training settings come from the checkpoint; where to run and what to write out may change.
+        kept = {"cuda": args.cuda, "save_model": args.save_model or saved["save_model"]}
+        kept["track"] = args.track or saved["track"]
+        args = Args(**dict(saved, resume=args.resume, total_timesteps=total, **kept))
     args = resolve_defaults(args)
     env_kwargs = check_args(args)
     run_name = (

@@ -19,7 +19,6 @@ from mtenvs.control.tasks import (
 from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
 
 MASKED_ACTION_MODES = ("clamp", "raise")
-_UNPICKLED_ATTRIBUTES = ("screen", "clock")  # pygame objects of Gymnasium's renderers
 
 
 def check_control_options(masked_action: str, render_mode: str | None, render_modes: list[str]) -> None:
@@ -186,8 +185,9 @@ class MultiControlEnv(MultiTaskEnv):
             simulator.close()
 
     def __getstate__(self) -> dict[str, Any]:
+        # The simulators' own attributes, less pygame's window, clock and surfaces (redrawn on demand).
         simulators = {
-            task_id: {k: v for k, v in sim.__dict__.items() if k not in _UNPICKLED_ATTRIBUTES}
+            task_id: {k: v for k, v in sim.__dict__.items() if not type(v).__module__.startswith("pygame")}
             for task_id, sim in self._simulators.items()
         }
         return {

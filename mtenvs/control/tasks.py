@@ -105,9 +105,9 @@ def resolve_tasks(tasks: Sequence[str] | None) -> tuple[str, ...]:
 
 def resolve_episode_steps(names: Sequence[str], episode_steps: dict[str, int] | None) -> tuple[int, ...]:
     """Each task's episode limit: its own, unless ``episode_steps`` overrides it by name."""
-    overrides = dict(episode_steps or {})
     if episode_steps is not None and not isinstance(episode_steps, dict):
         raise ValueError(f"episode_steps must be a dict {{task name: steps}}, got {episode_steps!r}.")
+    overrides = dict(episode_steps or {})
     for name, steps in overrides.items():
         if name not in names:
             raise ValueError(f"episode_steps names {name!r}, which is not one of the tasks {', '.join(names)}.")
