@@ -1,0 +1,58 @@
+"""Per-task learning speed of mt_dqn_shared.py against dqn.py, on a common axis: env steps *per task*.
+
+``mtenvs report`` plots every run against its own global step, which for mt_dqn_shared.py counts all
+tasks' steps together (5x the per-task steps on MultiControl-v0). This script reads the same
+TensorBoard runs, puts mt_dqn_shared.py's episodes on the per-task axis (global step / number of
+tasks) and prints, per task and algorithm, the mean return of the training episodes that ended in
+each quarter of the per-task budget, averaged over seeds (mean ± std over seeds).
+
+Usage (from the repository root, after the benchmark in docs/mt_dqn_shared.md)::
+
+    python docs/scripts/mt_dqn_shared_per_task_steps.py runs --steps-per-task 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections import defaultdict
+
+import numpy as np
+
+from mtenvs.report.runs import load_tensorboard_runs
+
+PREFIX = "charts/episodic_return/"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs_dir")
+    parser.add_argument("--steps-per-task", type=int, default=10_000)
+    parser.add_argument("--windows", type=int, default=4, help="equal windows of the per-task budget")
+    args = parser.parse_args()
+    runs, _ = load_tensorboard_runs(args.runs_dir)
+    edges = np.linspace(0, args.steps_per_task, args.windows + 1)
+    # (task, algorithm) -> one row of window means per run
+    table: dict[tuple[str, str], list[list[float]]] = defaultdict(list)
+    for run in runs:
+        tasks = sorted(tag[len(PREFIX) :] for tag in run.scalars if tag.startswith(PREFIX))
+        per_task_divisor = len(tasks) if run.algorithm == "mt_dqn_shared" else 1
+        for task in tasks:
+            series = run.scalars[PREFIX + task]
+            steps = series.steps / per_task_divisor
+            row = [float(np.mean(series.values[(steps > lo) & (steps <= hi)])) if ((steps > lo) & (steps <= hi)).any()
+                   else float("nan") for lo, hi in itertools.pairwise(edges)]  # fmt: skip
+            table[(task, run.algorithm)].append(row)
+    header = " | ".join(f"steps {lo / 1000:g}-{hi / 1000:g}k" for lo, hi in itertools.pairwise(edges))
+    print(f"| task | algorithm | seeds | {header} |")
+    print("|---|---|---|" + "---|" * args.windows)
+    for (task, algorithm), rows in sorted(table.items()):
+        values = np.array(rows)
+        cells = " | ".join(
+            f"{m:.2f} ± {s:.2f}" for m, s in zip(np.nanmean(values, 0), np.nanstd(values, 0), strict=True)
+        )
+        print(f"| {task} | {algorithm} | {len(rows)} | {cells} |")
+
+
+if __name__ == "__main__":
+    main()

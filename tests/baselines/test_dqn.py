@@ -1,0 +1,193 @@
+"""dqn.py: learns CartPole, seeded runs repeat, resume continues exactly, --init-from, masks, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import mtenvs  # noqa: F401
+
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
+
+
+def load(script: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"baseline_{script}", BASELINES / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the Args annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def dqn() -> ModuleType:
+    return load("dqn")
+
+
+def tiny(dqn: ModuleType, **overrides) -> object:
+    """A few hundred CartPole steps with learning from step 100: enough to exercise every code path."""
+    settings = {"total_timesteps": 400, "learning_starts": 100, "buffer_size": 300, "batch_size": 32,
+                "eval_episodes": 1, "checkpoint_interval": 0, "cuda": False}  # fmt: skip
+    return dqn.Args(**{**settings, **overrides})
+
+
+def run_dir(name: str) -> Path:
+    (path,) = Path("runs").glob(f"*__{name}__*")
+    return path
+
+
+def model(name: str) -> dict:
+    return torch.load(run_dir(name) / f"{name}.pt", map_location="cpu", weights_only=True)
+
+
+def scalars(path: Path, tag: str) -> list[float]:
+    events = EventAccumulator(str(path))
+    events.Reload()
+    return [e.value for e in events.Scalars(tag)]
+
+
+def random_cartpole_return(episodes: int = 200) -> float:
+    env = gym.make("CartPole-v1")
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    total = 0.0
+    for _ in range(episodes):
+        env.reset()
+        done = False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += reward
+            done = terminated or truncated
+    return total / episodes
+
+
+@pytest.mark.slow
+def test_learns_cartpole_above_random(dqn, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dqn.main(dqn.Args(total_timesteps=6_000, eval_episodes=10, checkpoint_interval=0, cuda=False, exp_name="learn"))
+    random_return = random_cartpole_return()
+    evaluated = scalars(run_dir("learn"), "eval/episodic_return/CartPole")[-1]
+    trained = np.mean(scalars(run_dir("learn"), "charts/episodic_return/CartPole")[-10:])
+    assert 15 < random_return < 30
+    assert evaluated > 2 * random_return and trained > 2 * random_return, (evaluated, trained, random_return)
+
+
+def test_seeded_runs_repeat_and_seeds_differ(dqn, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        dqn.main(tiny(dqn, exp_name=name, seed=seed, save_model=True))
+    a, b, c = model("a")["q_network"], model("b")["q_network"], model("c")["q_network"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_continues_exactly(dqn, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dqn.main(tiny(dqn, exp_name="straight", save_model=True, total_timesteps=500))
+    dqn.main(tiny(dqn, exp_name="halves", total_timesteps=250, checkpoint_interval=250))
+    checkpoint = run_dir("halves") / "checkpoint.pt"
+    # Resume keeps the checkpoint's settings; a --total-timesteps extends the budget.
+    dqn.main(dqn.Args(resume=str(checkpoint), total_timesteps=500, save_model=True, cuda=False))
+    straight, resumed = model("straight"), model("halves")
+    assert resumed["global_step"] == straight["global_step"] == 500
+    assert all(torch.equal(straight["q_network"][k], resumed["q_network"][k]) for k in straight["q_network"])
+
+
+def test_saved_model_format_and_init_from(dqn, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    dqn.main(tiny(dqn, exp_name="expert", save_model=True))
+    expert = model("expert")
+    assert expert["format"] == "mtenvs-dqn/1" and expert["task"] == "CartPole" and expert["torso_type"] == "mlp"
+    assert expert["obs_shape"] == [6] and expert["num_actions"] == 3 and expert["action_mask"] == [1, 1, 0]
+    assert expert["hidden_sizes"] == [80, 80, 80]
+    assert {k.split(".")[0] for k in expert["q_network"]} == {"torso", "head"}
+    # A new run on another task starts from the expert's torso and a fresh head.
+    path = str(run_dir("expert") / "expert.pt")
+    network = dqn.QNetwork((6,), 3, "mlp", (80, 80, 80))
+    copied = dqn.copy_torso(network, expert, path, [6], "mlp", [80, 80, 80])
+    assert len(copied) == 6 and all(torch.equal(network.torso.state_dict()[k], expert["q_network"][f"torso.{k}"])
+                                    for k in network.torso.state_dict())  # fmt: skip
+    dqn.main(tiny(dqn, exp_name="student", task="Acrobot", init_from=path, total_timesteps=150))
+    assert "copied torso.0.weight (80, 6)" in capsys.readouterr().out
+
+
+def test_init_from_shape_mismatch_names_both_shapes(dqn, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dqn.main(tiny(dqn, exp_name="expert", save_model=True))
+    path = str(run_dir("expert") / "expert.pt")
+    two_tasks = json.dumps({"tasks": ["CartPole", "CarOnHill"]})  # observations of size 4, not 6
+    with pytest.raises(ValueError, match=r"observation shape \[6\] does not fit this env's \[4\]"):
+        dqn.main(tiny(dqn, env_kwargs=two_tasks, init_from=path))
+    with pytest.raises(ValueError, match=r"hidden_sizes \[80, 80, 80\] differ from this run's \[64, 64\]"):
+        dqn.main(tiny(dqn, init_from=path, hidden_sizes=(64, 64)))
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((run_dir("expert") / "expert.pt").read_bytes()[:100])
+    for bad in (foreign, truncated):
+        with pytest.raises(ValueError, match=r"is not a valid checkpoint of dqn\.py or actor_mimic\.py"):
+            dqn.main(tiny(dqn, init_from=str(bad)))
+    with pytest.raises(ValueError, match=r"is not a valid checkpoint of dqn.py \(--resume"):
+        dqn.main(tiny(dqn, resume=str(foreign)))
+
+
+def test_masked_actions_are_never_taken(dqn, tmp_path, monkeypatch):
+    # With masked_action="raise" the env fails on any action outside CartPole's two.
+    monkeypatch.chdir(tmp_path)
+    dqn.main(tiny(dqn, env_kwargs=json.dumps({"masked_action": "raise"}), exp_name="masked"))
+    q_values = torch.tensor([[1.0, 2.0, 9.0]])
+    valid = torch.tensor([True, True, False])
+    assert dqn.masked_greedy(q_values, valid).item() == 1
+
+
+def test_nature_cnn_layout():
+    dqn = load("dqn")
+    network = dqn.QNetwork((4, 84, 84), 18, "nature_cnn", ())
+    assert network.get_features(torch.zeros(2, 4, 84, 84)).shape == (2, 512)
+    assert network.torso[7].in_features == 3136 and network.head.in_features == 512
+    assert network.get_q_values(torch.zeros(1, 4, 84, 84)).shape == (1, 18)
+
+
+def test_family_defaults():
+    dqn = load("dqn")
+    control = dqn.resolve_defaults(dqn.Args())
+    assert (control.learning_rate, control.batch_size, control.buffer_size, control.target_network_frequency) == (
+        1e-3, 100, 5000, 100)  # fmt: skip
+    assert (control.end_e, control.exploration_steps, control.total_timesteps) == (0.01, 5000, 50_000)
+    atari = dqn.resolve_defaults(dqn.Args(env_id="MultiAtari-v0", task="Pong"))
+    assert (atari.optimizer, atari.learning_rate, atari.batch_size, atari.train_frequency) == ("rmsprop", 2.5e-4, 32, 4)
+    assert atari.clip_rewards and atari.exploration_steps == 1_000_000 and atari.eval_epsilon == 0.05
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"task": "Pong"}, "--task 'Pong' is not a task of MultiControl-v0; its tasks: CartPole, Acrobot"),
+        ({"env_kwargs": json.dumps({"tasks": ["CartPole", "Pong"]})}, "Unknown task 'Pong'"),
+        ({"learning_rate": float("nan")}, "learning_rate must be finite"),
+        ({"learning_rate": -1.0}, "learning_rate must be > 0"),
+        ({"gamma": 1.5}, r"gamma must lie in \(0, 1\]"),
+        ({"end_e": 2.0}, r"end_e must lie in \[0, 1\]"),
+        ({"batch_size": 500}, "exceeds buffer_size"),
+        ({"total_timesteps": 0}, "total_timesteps must be >= 1"),
+        ({"optimizer": "sgd"}, "optimizer must be"),
+        ({"env_kwargs": "[1]"}, "must be a JSON object"),
+        ({"env_kwargs": json.dumps({"task": "Acrobot"})}, "may not set 'task'"),
+        ({"env_id": "CartPole-v1"}, "not an mtenvs env"),
+        ({"env_id": "TwoRooms-v0", "task": "goal_1_1", "env_kwargs": json.dumps({"task_obs": True})}, "may not set"),
+    ],
+)
+def test_bad_input_fails_before_training(dqn, tmp_path, monkeypatch, overrides, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=message):
+        dqn.main(dataclasses.replace(tiny(dqn), **overrides))
+    assert not Path("runs").exists()

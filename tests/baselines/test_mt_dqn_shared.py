@@ -1,0 +1,166 @@
+"""mt_dqn_shared.py: learns the control tasks, the shared architecture, seeded repeat, exact resume,
+the t-SNE figure, and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import mtenvs  # noqa: F401
+
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
+PIXEL_ROOMS = json.dumps({"observation_type": "image"})
+
+
+def load(script: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"baseline_{script}", BASELINES / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the Args annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def mt() -> ModuleType:
+    return load("mt_dqn_shared")
+
+
+def tiny(mt: ModuleType, **overrides) -> object:
+    """100 steps per task of the five tasks, learning from step 20: every code path, in seconds."""
+    settings = {"total_timesteps": 500, "learning_starts": 20, "buffer_size": 80, "batch_size": 16,
+                "eval_episodes": 1, "checkpoint_interval": 0, "cuda": False,
+                "env_kwargs": json.dumps({"episode_steps": {"InvertedPendulum": 50}})}  # fmt: skip
+    return mt.Args(**{**settings, **overrides})
+
+
+def run_dir(name: str) -> Path:
+    (path,) = Path("runs").glob(f"*__{name}__*")
+    return path
+
+
+def model(name: str) -> dict:
+    return torch.load(run_dir(name) / f"{name}.pt", map_location="cpu", weights_only=True)
+
+
+def scalars(path: Path, tag: str) -> list[float]:
+    events = EventAccumulator(str(path))
+    events.Reload()
+    return [e.value for e in events.Scalars(tag)]
+
+
+def random_policy_returns(episodes: int = 20) -> dict[str, float]:
+    """Mean return per task of the uniform random policy over each task's own actions."""
+    env = gym.make("MultiControl-v0")
+    rng = np.random.default_rng(0)
+    means = {}
+    for task in env.unwrapped.task_names:
+        total = 0.0
+        for episode in range(episodes):
+            _, info = env.reset(seed=episode, options={"task": task})
+            done = False
+            while not done:
+                _, reward, terminated, truncated, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
+                total += reward
+                done = terminated or truncated
+        means[task] = total / episodes
+    return means
+
+
+@pytest.mark.slow
+def test_learns_the_control_tasks_above_random(mt, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mt.main(mt.Args(total_timesteps=50_000, eval_episodes=5, checkpoint_interval=0, cuda=False, exp_name="learn"))
+    random_returns = random_policy_returns()
+    assert random_returns["InvertedPendulum"] == -1.0 and random_returns["MountainCar"] == -200.0
+    run = run_dir("learn")
+    trained = {task: np.mean(scalars(run, f"charts/episodic_return/{task}")[-10:]) for task in random_returns}
+    evaluated = {task: scalars(run, f"eval/episodic_return/{task}")[-1] for task in random_returns}
+    # Training episodes (epsilon 0.01) for the tasks with short episodes; the pendulum's 3000-step
+    # episodes are judged by the greedy evaluation. MountainCar's sparse goal is not reached at this
+    # budget (10k steps per task), by this script or by dqn.py: see docs/mt_dqn_shared.md.
+    for task in ("CartPole", "Acrobot", "CarOnHill"):
+        assert trained[task] > random_returns[task] + 0.1 * abs(random_returns[task]), (task, trained, random_returns)
+    assert evaluated["InvertedPendulum"] > -1.0, evaluated
+
+
+def test_shared_layers_serve_every_task_and_task_layers_only_their_own(mt):
+    network = mt.SharedQNetwork(obs_dim=6, num_actions=3, num_tasks=5, features=80)
+    assert sum(p.numel() for p in network.shared.parameters()) == 2 * (80 * 80 + 80)
+    obs = torch.zeros(5, 4, 6)
+    obs[2] = torch.randn(4, 6)  # only task 2 sees a non-zero batch
+    q_values = network.get_q_values(obs)
+    assert q_values.shape == (5, 4, 3)
+    q_values[2].sum().backward()
+    assert network.shared[0].weight.grad.abs().sum() > 0
+    input_grads = network.input_weight.grad.abs().sum(dim=(1, 2))
+    assert input_grads[2] > 0 and (input_grads[[0, 1, 3, 4]] == 0).all()
+    head_grads = network.head_weight.grad.abs().sum(dim=(1, 2))
+    assert head_grads[2] > 0 and (head_grads[[0, 1, 3, 4]] == 0).all()
+
+
+def test_seeded_runs_repeat_and_resume_continues_exactly(mt, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mt.main(tiny(mt, exp_name="a", save_model=True))
+    mt.main(tiny(mt, exp_name="b", save_model=True))
+    mt.main(tiny(mt, exp_name="c", save_model=True, seed=2))
+    a, b, c = model("a")["network"], model("b")["network"], model("c")["network"]
+    assert all(torch.equal(a[k], b[k]) for k in a) and not all(torch.equal(a[k], c[k]) for k in a)
+    mt.main(tiny(mt, exp_name="halves", total_timesteps=250, checkpoint_interval=250))
+    mt.main(mt.Args(resume=str(run_dir("halves") / "checkpoint.pt"), total_timesteps=500, save_model=True, cuda=False))
+    resumed = model("halves")
+    assert resumed["global_step"] == 500 and model("a")["format"] == "mtenvs-mt-dqn-shared/1"
+    assert all(torch.equal(a[k], resumed["network"][k]) for k in a)
+
+
+def test_tsne_figure_is_written(mt, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    mt.main(tiny(mt, exp_name="tsne", tsne=True, tsne_steps=12))
+    figure = run_dir("tsne") / "tsne.png"
+    assert figure.stat().st_size > 10_000 and figure.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"env_id": "TwoRooms-v0", "env_kwargs": json.dumps({"observation_type": "image"})},
+            "needs vector observations",
+        ),
+        ({"env_kwargs": json.dumps({"tasks": ["CartPole", "Pendulum"]})}, "Unknown task 'Pendulum'"),
+        ({"env_kwargs": json.dumps({"task": "CartPole"})}, "may not set 'task'"),
+        ({"env_id": "CartPole-v1"}, "not an mtenvs env"),
+        ({"learning_rate": float("inf")}, "learning_rate must be finite"),
+        ({"gamma": 0.0}, r"gamma must lie in \(0, 1\]"),
+        ({"batch_size": 100, "buffer_size": 50}, "exceeds buffer_size"),
+        ({"features": 0}, "features must be >= 1"),
+        ({"total_timesteps": 3}, "less than one step per task"),
+        ({"resume": "missing.pt"}, None),
+    ],
+)
+def test_bad_input_fails_before_training(mt, tmp_path, monkeypatch, overrides, message):
+    monkeypatch.chdir(tmp_path)
+    error = FileNotFoundError if message is None else ValueError
+    with pytest.raises(error, match=message):
+        mt.main(dataclasses.replace(tiny(mt), **overrides))
+    assert not Path("runs").exists()
+
+
+def test_foreign_checkpoint_is_rejected(mt, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    for path in (foreign, garbage):
+        with pytest.raises(ValueError, match=r"is not a valid checkpoint of mt_dqn_shared\.py"):
+            mt.main(mt.Args(resume=str(path), cuda=False))
