@@ -61,7 +61,7 @@ class Args:
     checkpoint_interval: int = 20_000
     """save runs/{run_name}/checkpoint.pt every this many env steps (0 disables)"""
     checkpoint_replay: bool = True
-    """if toggled, checkpoint.pt also holds the replay memories (GBs for pixels: turn off there; a resumed
+    """if toggled, checkpoint.pt also holds the replay memories (GBs for pixels: --no-checkpoint-replay there; a resumed
     run then refills them for `learning_starts` steps before training again)"""
     resume: str | None = None
     """path of a checkpoint.pt to continue (its run name, args and step count are restored)"""
