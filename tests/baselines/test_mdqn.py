@@ -1,0 +1,149 @@
+"""MDQN and MCDQN (baselines/mdqn.py, baselines/mcdqn.py): layouts, masks, learning, resume, pixels."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
+SCRIPTS = ("mdqn", "mcdqn")
+TASKS = ["CartPole", "CarOnHill"]
+RANDOM_RETURN = {"CartPole": 22.0, "CarOnHill": -0.8}  # the uniform random policy's mean return
+
+
+def load(script: str) -> ModuleType:
+    torch.set_num_threads(1)  # tiny networks: more threads only contend on a shared CPU
+    spec = importlib.util.spec_from_file_location(f"baseline_{script}", BASELINES / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve the Args annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def test_layouts_share_what_the_paper_shares():
+    mdqn, mcdqn = load("mdqn"), load("mcdqn")
+    shared = mdqn.QNetwork("mlp", (6,), (80, 80, 80), 3)
+    assert {k.split(".")[0] for k in shared.state_dict()} == {"torso", "head"}
+    columns = mcdqn.QNetwork("mlp", (6,), (80, 80, 80), 3, num_tasks=2)
+    assert [m.out_features for m in columns.torso if isinstance(m, torch.nn.Linear)] == [80, 80]
+    assert len(columns.task_layers) == len(columns.heads) == 2
+    # A task's Q-values depend on its own layers only: changing task 1's head leaves task 0 unchanged.
+    obs, task_ids = torch.randn(5, 6), torch.tensor([0, 0, 1, 1, 1])
+    before = columns.get_q_values(obs, task_ids)
+    with torch.no_grad():
+        columns.heads[1].bias += 1.0
+    after = columns.get_q_values(obs, task_ids)
+    torch.testing.assert_close(after[:2], before[:2])
+    torch.testing.assert_close(after[2:], before[2:] + 1.0)
+    pixels = mcdqn.QNetwork("nature_cnn", (4, 84, 84), (), 18, num_tasks=8)
+    assert pixels.task_layers[0][0].in_features == 3136 and pixels.task_layers[0][0].out_features == 512
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_acting_never_picks_a_masked_action(script):
+    module = load(script)
+    network = module.QNetwork("mlp", (4,), (8,), 3, *([2] if script == "mcdqn" else []))
+    masks = torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    obs, task_ids = torch.randn(200, 4), torch.tensor([0, 1]).repeat(100)
+    for epsilon in (0.0, 0.3, 1.0):
+        actions = module.act(network, obs, task_ids, masks[task_ids], epsilon)
+        assert not torch.any(actions[task_ids == 0] == 2)
+    assert set(module.act(network, obs, task_ids, masks[task_ids], 1.0)[task_ids == 1].tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_bad_arguments_are_rejected(script, tmp_path, monkeypatch):
+    module = load(script)
+    monkeypatch.chdir(tmp_path)
+    for change, message in [
+        ({"gamma": 1.5}, "gamma must lie in"),
+        ({"learning_rate": float("inf")}, "learning_rate must be a finite"),
+        ({"optimizer": "sgd"}, "optimizer must be"),
+        ({"env_kwargs": "[1]"}, "env_kwargs must be a JSON object"),
+        ({"env_id": "CartPole-v1"}, "not a multi-task mtenvs id"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            module.main(module.Args(cuda=False, **change))
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=rf"not a valid checkpoint of {script}\.py"):
+        module.main(module.Args(resume=str(tmp_path / "bad.pt")))
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_learns_two_control_tasks_above_random(script, tmp_path, monkeypatch):
+    module = load(script)
+    monkeypatch.chdir(tmp_path)
+    args = module.Args(
+        env_kwargs=json.dumps({"tasks": TASKS}), total_timesteps=12_000, eval_interval=0, eval_episodes=5,
+        checkpoint_interval=0, cuda=False,
+    )  # fmt: skip
+    module.main(args)
+    (run,) = (tmp_path / "runs").iterdir()
+    for task in TASKS:
+        final = scalars(run, f"eval/episodic_return/{task}")[-1][1]
+        assert final > RANDOM_RETURN[task] + 0.25 * abs(RANDOM_RETURN[task]), f"{task}: {final}"
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_seeded_runs_repeat_and_a_resumed_run_continues(script, tmp_path, monkeypatch):
+    module = load(script)
+    monkeypatch.chdir(tmp_path)
+    base = module.Args(
+        env_kwargs=json.dumps({"tasks": TASKS}), total_timesteps=600, eval_episodes=1, eval_interval=0,
+        checkpoint_interval=300, batch_size=16, cuda=False,
+    )  # fmt: skip
+    finals = []
+    for repeat in range(2):
+        module.main(dataclasses.replace(base, exp_name=f"repeat{repeat}"))
+        (checkpoint,) = (tmp_path / "runs").glob(f"*__repeat{repeat}__*/checkpoint.pt")
+        finals.append(torch.load(checkpoint, weights_only=True))
+    for key, value in finals[0]["model"].items():
+        assert torch.equal(value, finals[1]["model"][key]), key
+    for key, value in finals[0]["memory"].items():
+        assert torch.equal(value, finals[1]["memory"][key]), key
+
+    saved = finals[0]
+    (checkpoint,) = (tmp_path / "runs").glob("*__repeat0__*/checkpoint.pt")
+    saved["args"]["total_timesteps"] = 1_000
+    torch.save(saved, checkpoint)
+    module.main(dataclasses.replace(module.Args(), resume=str(checkpoint), cuda=False))
+    resumed = torch.load(checkpoint, weights_only=True)
+    assert resumed["global_step"] == 1_000 and resumed["updates"] == saved["updates"] + 200
+    assert not torch.equal(resumed["model"]["head.weight" if script == "mdqn" else "heads.0.weight"],
+                           saved["model"]["head.weight" if script == "mdqn" else "heads.0.weight"])  # fmt: skip
+    assert len(list((tmp_path / "runs").glob("*__repeat0__*"))) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_pixel_smoke_run_on_multi_atari(script, tmp_path, monkeypatch):
+    module = load(script)
+    monkeypatch.chdir(tmp_path)
+    args = module.Args(
+        env_id="MultiAtari-PongBreakout-v0", env_kwargs=json.dumps({"masked_action": "raise"}), total_timesteps=160,
+        learning_starts=40, buffer_size=100, target_network_frequency=20, eval_episodes=0, checkpoint_interval=0,
+        cuda=False, save_model=True,
+    )  # fmt: skip
+    module.main(args)  # masked_action="raise": an invalid action would stop the run
+    (run,) = (tmp_path / "runs").iterdir()
+    model = torch.load(run / f"{script}.pt", weights_only=True)
+    assert model["torso_type"] == "nature_cnn" and model["global_step"] == 160
+    assert np.isfinite(scalars(run, "losses/td_loss")[0][1])
