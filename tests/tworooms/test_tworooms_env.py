@@ -224,7 +224,7 @@ def test_task_choice_follows_options_and_schedules():
         ({"num_tasks": 51}, "exceeds"),
         ({"max_steps": 0}, "max_steps"),
         ({"goal_reward": float("nan")}, "goal_reward"),
-        ({"observation_type": "pixels"}, "observation_type"),
+        ({"observation_type": "rgb"}, "observation_type"),
         ({"render_mode": "human"}, "render_mode"),
         ({"task_schedule": "fixed", "task": 8}, "out of range"),
         ({"task_schedule": "fixed", "task": "goal_0_0"}, "Unknown task"),
