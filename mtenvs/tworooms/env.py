@@ -86,6 +86,10 @@ class TwoRoomsEnv(MultiTaskEnv):
     ## Episode End
     Terminated when the agent reaches the goal; truncated after ``max_steps`` (100) steps.
 
+    ## Info
+    ``task_id`` with every reset and step; at reset also ``shortest_path_length``, the fewest
+    steps from the start cell to the goal (what an optimal policy takes), for normalised scores.
+
     ## Arguments
     ```python
     gym.make("TwoRooms-v0", room_size=5, corridor_length=5, layout=None, goals=None, num_tasks=8,
@@ -107,7 +111,7 @@ class TwoRoomsEnv(MultiTaskEnv):
     number — the same rule as the batched env, so the two give identical trajectories.
 
     ## Version History
-    * v0: Initial version.
+    * v0: Initial version (``info["shortest_path_length"]`` at reset added later, without changing dynamics).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
@@ -152,6 +156,7 @@ class TwoRoomsEnv(MultiTaskEnv):
             step_reward=step_reward,
             observation_type=observation_type,
         )
+        self._goal_distances = np.stack([self.layout.shortest_path_lengths(goal) for goal in self.layout.goals])
         self._started = False
 
     @property
@@ -173,7 +178,8 @@ class TwoRoomsEnv(MultiTaskEnv):
         self._batch.begin(np.zeros(1, dtype=np.int64), [self.task_id] if pinned else None)
         self.task_id = int(self._batch.task[0])
         self._started = True
-        return self._batch.observe()[0], self.task_info()
+        shortest = int(self._goal_distances[self.task_id, self._batch.position[0]])
+        return self._batch.observe()[0], self.task_info() | {"shortest_path_length": shortest}
 
     def step(self, action: Any):
         if not self.action_space.contains(action):

@@ -50,7 +50,10 @@ class TwoRoomsVectorEnv(VectorEnv):
     ``reset(seed=s)`` seeds sub-env ``i`` as a single env reset with ``seed=s + i``. Autoreset is
     next-step (``metadata["autoreset_mode"]``): the step after an episode ends ignores the action,
     starts the next episode and returns its first observation with reward 0. ``infos["task_id"]``
-    (int64 array, NumPy) comes with every reset and step. Rewards are float32; terminations and
+    (int64 array, NumPy) comes with every reset and step, and so does ``infos["shortest_path_length"]``,
+    the fewest steps from the start cell of each sub-env's current episode to its goal, with
+    ``infos["_shortest_path_length"]`` marking the sub-envs whose episode began at this reset or
+    autoreset step. Rewards are float32; terminations and
     truncations bool.
     """
 
@@ -98,6 +101,8 @@ class TwoRoomsVectorEnv(VectorEnv):
             observation_type=observation_type,
             device=device,
         )
+        self._goal_distances = np.stack([self.layout.shortest_path_lengths(goal) for goal in self.layout.goals])
+        self._shortest_path_length = np.zeros(num_envs, dtype=np.int64)
         self.single_observation_space = observation_space(self.layout, observation_type, (goal_reward, step_reward))
         self.single_action_space = spaces.Discrete(NUM_ACTIONS)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
@@ -152,8 +157,16 @@ class TwoRoomsVectorEnv(VectorEnv):
         return check_batched_actions(actions, self.num_envs, NUM_ACTIONS, space).astype(np.int64)
 
     def _infos(self) -> dict[str, Any]:
-        task = self._batch.task
-        return {"task_id": task.copy() if self._batch.ops.name == "numpy" else task.cpu().numpy()}
+        batch = self._batch
+        as_numpy = (lambda x: x.copy()) if batch.ops.name == "numpy" else (lambda x: x.cpu().numpy())
+        task, position, steps = as_numpy(batch.task), as_numpy(batch.position), as_numpy(batch.steps)
+        started = steps == 0  # the sub-envs whose episode began at this reset or autoreset step
+        self._shortest_path_length[started] = self._goal_distances[task[started], position[started]]
+        return {
+            "task_id": task,
+            "shortest_path_length": self._shortest_path_length.copy(),
+            "_shortest_path_length": started,
+        }
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         """One ``rgb_array`` frame per sub-env (for small batches: it draws every env)."""
