@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 train: install
 	$(BIN)/python baselines/distral_kl_ent_2col.py --exp-name readme-main-job
-	$(BIN)/mtenvs report runs/ -o report/ --metric eval/distilled_return
+	$(BIN)/mtenvs report runs/ -o report/ --metric eval/distilled_normalized_score --metric eval/normalized_score
 
 test: install
 	$(BIN)/ruff check .

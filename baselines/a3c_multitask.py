@@ -1,48 +1,37 @@
-"""A3C multitask (the baseline of Teh et al. 2017, Distral Table 1): one shared network for all tasks.
+"""A3C multitask (Distral's baseline, Teh et al. 2017, Table 1): one actor-critic shared by all tasks.
 
-A single actor-critic network (policy pi = softmax(f), value V) acts in every task and is trained
-on all tasks' transitions. As in the paper it is not told the task: it sees the same observation
-as the task policies.
+As in the paper the network is not told the task: it sees the same observation as the task policies.
 
-Loss per update, averaged over the batch of n-step transitions (s_t, a_t) of every task's envs:
-
-    G_t       = n-step return of the env reward, bootstrapped with V
-    A_t       = G_t - V(s_t)
-    L_policy  = -A_t log pi(a_t|s_t)
-    L_value   = 0.5 * (G_t - V(s_t))^2
-    loss      = L_policy - ent_coef * H(pi)(s_t) + value_coef * L_value
-
-How this differs from the paper (documented in docs/a3c_baselines.md):
-* Synchronous batches instead of asynchronous Hogwild workers: `num_envs` envs (equal groups per
-  task, `gym.make_vec(..., task_assignment="grouped")`) step together, one gradient step per
-  `num_steps`-step rollout of all of them (A2C style), so the GPU sees large batches. The paper used
-  32 asynchronous A3C workers per task, each applying its own gradients.
-* TwoRooms uses an MLP torso; pixel envs use the paper's CNN + LSTM column.
-* The learning rate and entropy cost are chosen for TwoRooms on a CPU budget; the paper's grids
-  are unverified (docs/references.md).
+The loss, the defaults per env family and how this differs from the paper: docs/a3c_baselines.md.
+Conventions shared by every baseline (run names, metrics, env steps, checkpoints): docs/baselines.md.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
+import re
 import time
-from dataclasses import asdict, dataclass
+from collections import deque
+from dataclasses import asdict, dataclass, fields
 
 import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import tyro
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
+from torch.distributions import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
 from mtenvs.provenance import run_provenance
 from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
+
+SCRIPT = os.path.basename(__file__)
 
 
 @dataclass
@@ -69,99 +58,141 @@ class Args:
     """save runs/{run_name}/checkpoint.pt every this many env steps (0 disables)"""
     resume: str | None = None
     """path of a checkpoint.pt to continue (its run name, args and step count are restored)"""
+    progress_interval: float = 30.0
+    """print a progress line (step, SPS, recent mean return) at least every this many seconds"""
 
     env_id: str = "TwoRooms-v0"
     """the id of a multi-task mtenvs environment"""
     env_kwargs: str = "{}"
-    """JSON dict of extra keyword arguments for gym.make_vec (e.g. '{"num_tasks": 2}')"""
+    """JSON object of extra keyword arguments for gym.make_vec (e.g. '{"num_tasks": 2}')"""
     total_timesteps: int = 300_000
-    """total env steps over all envs"""
+    """total env steps, summed over all envs and tasks"""
     num_envs: int = 64
     """number of parallel envs, split into equal groups per task (must be a multiple of the task count)"""
     num_steps: int = 10
     """n of the n-step returns: steps per env per update"""
-    learning_rate: float = 8e-4
-    """RMSProp learning rate (paper grid {2e-4, 4e-4, 8e-4}, unverified)"""
+    learning_rate: float | None = None
+    """RMSProp learning rate (default per env family: docs/a3c_baselines.md)"""
     rmsprop_alpha: float = 0.99
     """RMSProp smoothing constant"""
     rmsprop_eps: float = 1e-5
     """RMSProp epsilon"""
-    gamma: float = 0.95
-    """discount factor"""
-    ent_coef: float = 0.01
-    """coefficient of the entropy bonus"""
+    gamma: float | None = None
+    """discount factor (default per env family)"""
+    ent_coef: float | None = None
+    """coefficient of the entropy bonus (default per env family)"""
     value_coef: float = 0.5
     """coefficient of the value loss"""
     max_grad_norm: float = 0.5
-    """maximum norm of the gradient"""
-    hidden_size: int = 128
-    """width of the MLP torso (vector observations) or of the LSTM (pixel observations)"""
-    clip_rewards: bool = False
-    """if toggled, sign-clip rewards (the Atari convention); the env never clips"""
+    """maximum gradient norm of each network column, clipped separately (tasks stay independent)"""
+    hidden_size: int | None = None
+    """width of the MLP torso (vector observations) or of the LSTM (pixel observations); default per env family"""
+    clip_rewards: bool | None = None
+    """sign-clip rewards (the Atari convention; default per env family); the env never clips"""
     eval_interval: int = 50_000
-    """evaluate pi0 and the task policies every this many env steps (0 disables)"""
+    """evaluate the task policies every this many env steps (0 disables)"""
     eval_episodes: int = 8
     """evaluation episodes per task"""
 
 
-def check_args(args: Args) -> dict:
-    """Reject invalid hyperparameters before anything is built; return the parsed env kwargs."""
-    if args.ent_coef < 0.0:
-        raise ValueError(f"ent_coef must be >= 0, got {args.ent_coef}.")
-    for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(args, name)}.")
-    for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
-        if getattr(args, name) < 0:
-            raise ValueError(f"{name} must be >= 0 (0 disables), got {getattr(args, name)}.")
-    if args.total_timesteps < args.num_envs * args.num_steps:
-        raise ValueError(
-            f"total_timesteps={args.total_timesteps} is less than one update "
-            f"(num_envs * num_steps = {args.num_envs * args.num_steps})."
+# Defaults of the fields left unset, per env family: tuned on TwoRooms for a CPU budget; on pixel envs
+# Distral's settings (Teh et al. 2017: RMSProp, lr from {2e-4, 4e-4, 8e-4}, gamma 0.99, LSTM columns)
+# with A3C's entropy cost (Mnih et al. 2016) and Atari's reward clipping.
+FAMILY_DEFAULTS = {
+    "tworooms": {"learning_rate": 8e-4, "gamma": 0.95, "ent_coef": 0.01, "hidden_size": 128, "clip_rewards": False},
+    "atari": {"learning_rate": 4e-4, "gamma": 0.99, "ent_coef": 0.01, "hidden_size": 256, "clip_rewards": True},
+    "miniworld": {"learning_rate": 4e-4, "gamma": 0.99, "ent_coef": 0.01, "hidden_size": 256, "clip_rewards": False},
+}
+
+
+class BadArgument(ValueError):
+    """An invalid argument, found before training; the command line prints its message without a traceback."""
+
+
+def env_family(env_id: str) -> str:
+    """The mtenvs family of an env id (its package under mtenvs/), or a clear error for other ids."""
+    try:
+        entry_point = str(gym.spec(env_id).entry_point)
+    except gym.error.Error as error:
+        raise BadArgument(f"--env-id {env_id!r} is not a registered env id ({error}).") from None
+    family = entry_point.split(":")[0].split(".")[1] if entry_point.startswith("mtenvs.") else None
+    if family is None:
+        raise BadArgument(
+            f"--env-id {env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
+            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
         )
-    if not 0.0 < args.gamma <= 1.0:
-        raise ValueError(f"gamma must lie in (0, 1], got {args.gamma}.")
-    if not args.learning_rate > 0.0:
-        raise ValueError(f"learning_rate must be > 0, got {args.learning_rate}.")
-    env_kwargs = json.loads(args.env_kwargs)
+    return family if family in FAMILY_DEFAULTS else "miniworld"
+
+
+def apply_family_defaults(args: Args) -> Args:
+    """Fill the fields the user left unset with the env family's defaults, and say which were applied."""
+    family = env_family(args.env_id)
+    applied = {name: value for name, value in FAMILY_DEFAULTS[family].items() if getattr(args, name) is None}
+    if applied:
+        print(f"{family} defaults applied: " + ", ".join(f"{name}={value}" for name, value in applied.items()))
+    return Args(**(asdict(args) | applied))
+
+
+def check_args(args: Args) -> dict:
+    """Reject out-of-range arguments before anything is built, naming the flag; return the env kwargs."""
+
+    def require(name: str, ok: bool, allowed: str) -> None:
+        value = getattr(args, name)
+        if (isinstance(value, float) and not math.isfinite(value)) or not ok:
+            raise BadArgument(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
+
+    for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
+        require(name, getattr(args, name) >= 1, "an integer >= 1")
+    for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
+        require(name, getattr(args, name) >= 0, "an integer >= 0 (0 disables)")
+    for name in ("learning_rate", "rmsprop_eps", "max_grad_norm", "progress_interval"):
+        require(name, getattr(args, name) > 0.0, "a finite number > 0")
+    for name in ("ent_coef", "value_coef"):
+        require(name, getattr(args, name) >= 0.0, "a finite number >= 0")
+    require("gamma", 0.0 < args.gamma <= 1.0, "a number in (0, 1]")
+    require("seed", 0 <= args.seed <= 2**30, "an integer in [0, 2**30] (the envs are seeded with seed + offsets)")
+    run_name_part = re.fullmatch(r"[A-Za-z0-9.-]+(_[A-Za-z0-9.-]+)*", args.exp_name)
+    require(
+        "exp_name", run_name_part is not None, "letters, digits, '.', '-' and single '_' (it is part of the run name)"
+    )
+    require("rmsprop_alpha", 0.0 <= args.rmsprop_alpha < 1.0, "a number in [0, 1)")
+    if args.total_timesteps < args.num_envs * args.num_steps:
+        raise BadArgument(
+            f"--total-timesteps {args.total_timesteps} is less than one update "
+            f"(--num-envs * --num-steps = {args.num_envs * args.num_steps})."
+        )
+    try:
+        env_kwargs = json.loads(args.env_kwargs)
+    except json.JSONDecodeError as error:
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
     if not isinstance(env_kwargs, dict):
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r}.")
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
+    for reserved, flag in (("num_envs", "--num-envs"), ("task_assignment", "grouped, always")):
+        if reserved in env_kwargs:
+            raise BadArgument(f"--env-kwargs must not set {reserved!r}: the script sets it ({flag}).")
     return env_kwargs
 
 
 def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> gym.vector.VectorEnv:
-    """Grouped multi-task vector env; clear errors for envs outside the multi-task contract."""
-    if not str(gym.spec(env_id).entry_point).startswith("mtenvs."):
-        raise ValueError(
-            f"{env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
-            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
-        )
-    envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
-    base = envs.unwrapped
+    """Grouped multi-task vector env; clear errors for envs this script cannot train on."""
+    try:
+        envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
+    except (TypeError, ValueError) as error:  # the env's own message names the keyword it refuses
+        raise BadArgument(f"--env-kwargs {json.dumps(env_kwargs)} for {env_id}: {error}") from None
+    base, obs_space, problem = envs.unwrapped, envs.single_observation_space, None
     if not hasattr(base, "task_names") or getattr(base, "env_task_ids", None) is None:
+        problem = "has no multi-task contract (task_names, grouped env_task_ids)"
+    elif num_envs % base.num_tasks:
+        problem = f"has {base.num_tasks} tasks: --num-envs {num_envs} must be a multiple of it (equal groups)"
+    elif not isinstance(envs.single_action_space, spaces.Discrete):
+        problem = f"has {envs.single_action_space}; A3C needs a Discrete action space"
+    elif not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (1, 3):
+        problem = f"gives {obs_space}; observations must be a Box vector (MLP) or image (CNN + LSTM)"
+    elif AutoresetMode(envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)) != AutoresetMode.NEXT_STEP:
+        problem = "does not autoreset on the next step (Gymnasium's default), which this script expects"
+    if problem:
         envs.close()
-        raise ValueError(
-            f"{env_id} has no multi-task contract (task_names, grouped env_task_ids); use an mtenvs id "
-            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
-        )
-    if num_envs % base.num_tasks:
-        envs.close()
-        raise ValueError(
-            f"num_envs={num_envs} must be a multiple of the {base.num_tasks} tasks of {env_id} "
-            "(every task gets an equal group of envs)."
-        )
-    if not isinstance(envs.single_action_space, spaces.Discrete):
-        envs.close()
-        raise ValueError(f"A3C needs a Discrete action space, {env_id} has {envs.single_action_space}.")
-    obs_space = envs.single_observation_space
-    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (1, 3):
-        envs.close()
-        raise ValueError(
-            f"Observations must be a Box vector (MLP torso) or image (CNN + LSTM torso); {env_id} gives {obs_space}."
-        )
-    if AutoresetMode(envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)) != AutoresetMode.NEXT_STEP:
-        envs.close()
-        raise ValueError(f"{env_id}: this script expects next-step autoreset (Gymnasium's default).")
+        raise BadArgument(f"{env_id} {problem}.")
     return RecordTaskEpisodeStatisticsVector(envs)
 
 
@@ -178,10 +209,9 @@ def to_tensor(obs: np.ndarray, layout: tuple, device: torch.device) -> torch.Ten
     """Float batch for the torso: images channel-first and scaled to [0, 1] when stored as uint8."""
     _, image, channel_last = layout
     x = torch.as_tensor(obs, device=device)
-    if image:
-        x = x.permute(0, 3, 1, 2) if channel_last else x
-        return x.float() / 255.0 if obs.dtype == np.uint8 else x.float()
-    return x.float()
+    if image and channel_last:
+        x = x.permute(0, 3, 1, 2)
+    return x.float() / 255.0 if obs.dtype == np.uint8 else x.float()
 
 
 def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Module:
@@ -191,9 +221,9 @@ def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> 
 
 
 class Column(nn.Module):
-    """One column: MLP torso for vectors, CNN + LSTM for pixels; policy logits and optionally a value."""
+    """One actor-critic column: MLP torso for vectors or CNN + LSTM for pixels, policy logits and a value."""
 
-    def __init__(self, obs_shape: tuple[int, ...], image: bool, num_actions: int, hidden: int, with_value: bool):
+    def __init__(self, obs_shape: tuple[int, ...], image: bool, num_actions: int, hidden: int):
         super().__init__()
         self.image = image
         if image:
@@ -217,76 +247,132 @@ class Column(nn.Module):
                 nn.Tanh(),
             )
         self.policy = layer_init(nn.Linear(hidden, num_actions), std=0.01)
-        self.value = layer_init(nn.Linear(hidden, 1), std=1.0) if with_value else None
+        self.value = layer_init(nn.Linear(hidden, 1), std=1.0)
 
-    def initial_state(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def initial_state(self, num_envs: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
         if not self.image:
             return None
-        zeros = torch.zeros(batch, self.lstm.hidden_size, device=device)
+        zeros = torch.zeros(num_envs, self.lstm.hidden_size, device=device)
         return zeros, zeros.clone()
 
-    def forward(self, obs: torch.Tensor, state, episode_start: torch.Tensor):
+    def torso(self, obs: torch.Tensor, state, episode_start: torch.Tensor):
+        """Features of T * num_envs rows (time-major) and the LSTM state after the last time step."""
         x = self.encoder(obs)
-        if self.image:
-            keep = (1.0 - episode_start).unsqueeze(1)
-            hx, cx = self.lstm(x, (state[0] * keep, state[1] * keep))
-            x, state = hx, (hx, cx)
-        value = self.value(x).squeeze(1) if self.value is not None else None
-        return self.policy(x), value, state
+        if not self.image:
+            return x, state
+        num_envs = state[0].shape[0]
+        outputs = []
+        for x_t, start_t in zip(x.reshape(-1, num_envs, x.shape[1]), episode_start.reshape(-1, num_envs), strict=True):
+            keep = (1.0 - start_t).unsqueeze(1)  # a new episode starts from a zero LSTM state
+            state = self.lstm(x_t, (state[0] * keep, state[1] * keep))
+            outputs.append(state[0])
+        return torch.cat(outputs), state
 
 
-def detach_state(state):
-    return None if state is None else (state[0].detach(), state[1].detach())
+def masked(logits: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
+    """Invalid actions (mask False) get a large negative logit, so they are never sampled."""
+    return logits.masked_fill(~action_mask, -1e8)
 
 
 class Agent(nn.Module):
-    """One column (policy and value) shared by every task."""
+    """One column (policy and value) acting in every task."""
 
-    def __init__(self, obs_shape, image, num_actions, hidden):
+    def __init__(self, obs_shape: tuple[int, ...], image: bool, num_actions: int, hidden: int):
         super().__init__()
-        self.column = Column(obs_shape, image, num_actions, hidden, with_value=True)
+        self.column = Column(obs_shape, image, num_actions, hidden)
 
-    def initial_state(self, batch: int, device: torch.device):
-        return self.column.initial_state(batch, device)
+    def initial_state(self, num_envs: int, device: torch.device):
+        return self.column.initial_state(num_envs, device)
 
-    def forward(self, obs: torch.Tensor, state, episode_start: torch.Tensor):
-        """Logits, values and the new recurrent state of every env."""
-        return self.column(obs, state, episode_start)
+    def get_value(self, obs, state, episode_start) -> torch.Tensor:
+        return self.column.value(self.column.torso(obs, state, episode_start)[0]).squeeze(1)
+
+    def get_action_and_value(self, obs, state, episode_start, action_mask, action=None):
+        """Sampled (or given) action, its log-probability, the policy entropy, the value and the new state."""
+        hidden, state = self.column.torso(obs, state, episode_start)
+        policy = Categorical(logits=masked(self.column.policy(hidden), action_mask))
+        if action is None:
+            action = policy.sample()
+        return action, policy.log_prob(action), policy.entropy(), self.column.value(hidden).squeeze(1), state
 
 
-def masked(logits: torch.Tensor, action_mask: torch.Tensor | None) -> torch.Tensor:
-    """Invalid actions (mask 0) get a large negative logit, so they are never sampled."""
-    return logits if action_mask is None else logits.masked_fill(action_mask == 0, -1e8)
+def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean of `x` over the valid entries (0 when there are none)."""
+    return (x * valid).sum() / valid.sum().clamp(min=1)
+
+
+def crossed(interval: int, before: int, after: int) -> bool:
+    """Whether the env step count passed a multiple of `interval` between `before` and `after`."""
+    return after // interval != before // interval
+
+
+def action_mask_of(infos: dict, num_envs: int, num_actions: int, device: torch.device) -> torch.Tensor:
+    """The env's action mask (MultiAtari's union action space) or all actions allowed."""
+    if "action_mask" in infos:
+        return torch.as_tensor(infos["action_mask"], device=device).bool()
+    return torch.ones(num_envs, num_actions, dtype=torch.bool, device=device)
+
+
+def update_shortest_paths(shortest_paths: np.ndarray, infos: dict) -> None:
+    """Keep each env's optimal episode length (TwoRooms' `shortest_path_length` at reset) current."""
+    if "shortest_path_length" in infos:
+        started = infos.get("_shortest_path_length", np.ones(len(shortest_paths), dtype=bool))
+        shortest_paths[started] = infos["shortest_path_length"][started]
+
+
+def normalized_score(reached_goal: bool, shortest_path: float, length: int) -> float:
+    """Optimal steps / steps taken for an episode that reached its goal, 0 for one that did not."""
+    return float(shortest_path / length) if reached_goal else 0.0
 
 
 @torch.no_grad()
-def evaluate(agent: Agent, envs, layout, device: torch.device, seed: int) -> np.ndarray:
-    """Mean return per task of one episode per eval env, acting with the task policies."""
-    num_envs, num_tasks = envs.num_envs, envs.unwrapped.num_tasks
+def evaluate(agent: Agent, envs, layout, device: torch.device, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean return and normalised score (NaN where the env has none) per task, one episode per eval env."""
+    num_envs, num_actions = envs.num_envs, envs.single_action_space.n
     obs, infos = envs.reset(seed=seed)
+    shortest_paths = np.full(num_envs, np.nan)
+    update_shortest_paths(shortest_paths, infos)
     state = agent.initial_state(num_envs, device)
     episode_start = torch.ones(num_envs, device=device)
-    returns = np.full(num_envs, np.nan)
+    returns, scores = np.full(num_envs, np.nan), np.full(num_envs, np.nan)
     while np.isnan(returns).any():
-        logits, _, state = agent(to_tensor(obs, layout, device), state, episode_start)
-        mask = infos.get("action_mask")
-        mask = None if mask is None else torch.as_tensor(mask, device=device)
-        logits = masked(logits, mask)
-        actions = torch.distributions.Categorical(logits=logits).sample()
-        obs, _, _, _, infos = envs.step(actions.cpu().numpy())
+        mask = action_mask_of(infos, num_envs, num_actions, device)
+        action, _, _, _, state = agent.get_action_and_value(to_tensor(obs, layout, device), state, episode_start, mask)
+        obs, _, terminations, _, infos = envs.step(action.cpu().numpy())
         episode_start = torch.zeros(num_envs, device=device)
+        update_shortest_paths(shortest_paths, infos)
         if "episode" in infos:
-            finished = infos["_episode"] & np.isnan(returns)
-            returns[finished] = infos["episode"]["r"][finished]
-    task_ids = envs.unwrapped.env_task_ids
-    return np.array([returns[task_ids == task].mean() for task in range(num_tasks)])
+            for i in np.flatnonzero(infos["_episode"] & np.isnan(returns)):
+                returns[i] = infos["episode"]["r"][i]
+                scores[i] = normalized_score(terminations[i], shortest_paths[i], infos["episode"]["l"][i])
+    tasks = [envs.unwrapped.env_task_ids == task for task in range(envs.unwrapped.num_tasks)]
+    return np.array([returns[task].mean() for task in tasks]), np.array([scores[task].mean() for task in tasks])
+
+
+CHECKPOINT_KEYS = {"script", "args", "run_name", "global_step", "update", "model", "optimizer", "rng"}
+
+
+def load_checkpoint(path: str) -> dict:
+    """A checkpoint written by this script, or a clear error (never a pickle traceback)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # corrupted, truncated, not a torch file, or holding foreign objects
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} ({type(error).__name__}).") from None
+    if not isinstance(checkpoint, dict) or set(checkpoint) != CHECKPOINT_KEYS or checkpoint["script"] != SCRIPT:
+        found = checkpoint.get("script", "an unknown writer") if isinstance(checkpoint, dict) else "no dict"
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} (written by {found}).")
+    unknown = set(checkpoint["args"]) - {field.name for field in fields(Args)}
+    if unknown:
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} (unknown args {sorted(unknown)}).")
+    return checkpoint
 
 
 def main(args: Args) -> None:
     checkpoint = None
     if args.resume:
-        checkpoint = torch.load(args.resume, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(args.resume)
         args = Args(**dict(checkpoint["args"], resume=args.resume, cuda=args.cuda))
+    args = apply_family_defaults(args)
     env_kwargs = check_args(args)
     run_name = (
         checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
@@ -305,10 +391,9 @@ def main(args: Args) -> None:
     envs = make_envs(args.env_id, args.num_envs, env_kwargs)
     eval_envs = None
     task_names = envs.unwrapped.task_names
-    num_tasks = len(task_names)
+    num_actions = envs.single_action_space.n
     layout = observation_layout(envs.single_observation_space)
-    agent = Agent(layout[0], layout[1], envs.single_action_space.n, args.hidden_size)
-    agent = agent.to(device)
+    agent = Agent(layout[0], layout[1], num_actions, args.hidden_size).to(device)
     optimizer = torch.optim.RMSprop(
         agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.rmsprop_eps
     )
@@ -318,9 +403,7 @@ def main(args: Args) -> None:
         agent.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         global_step, update = checkpoint["global_step"], checkpoint["update"]
-        random.setstate(checkpoint["rng"]["python"])
-        np.random.set_state(checkpoint["rng"]["numpy"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])  # torch draws every action; the envs are seeded
         if checkpoint["rng"]["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
         print(f"Resumed {run_name} from step {global_step}.")
@@ -348,9 +431,10 @@ def main(args: Args) -> None:
 
     def save_checkpoint() -> None:
         path = f"runs/{run_name}/checkpoint.pt"
-        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        rng = {"torch": torch.get_rng_state()}
         rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         payload = {
+            "script": SCRIPT,
             "args": asdict(args) | {"resume": None},
             "run_name": run_name,
             "global_step": global_step,
@@ -362,92 +446,131 @@ def main(args: Args) -> None:
         torch.save(payload, path + ".tmp")
         os.replace(path + ".tmp", path)  # atomic: a kill mid-save keeps the previous checkpoint
 
-    obs, infos = envs.reset(seed=args.seed + update)
-    next_obs = to_tensor(obs, layout, device)
-    next_mask = infos.get("action_mask")
-    state = agent.initial_state(args.num_envs, device)
-    episode_start = torch.ones(args.num_envs, device=device)
-    autoreset = np.zeros(args.num_envs, dtype=bool)  # the env ignores its next action and resets
-    batch = args.num_envs * args.num_steps
-    num_updates = args.total_timesteps // batch
-    start_time, start_step = time.time(), global_step
+    # Rollout storage, allocated once: step t of env e holds the observation the agent acted on, ...
+    obs = torch.zeros((args.num_steps, args.num_envs) + layout[0], device=device)
+    action_masks = torch.ones((args.num_steps, args.num_envs, num_actions), dtype=torch.bool, device=device)
+    actions = torch.zeros((args.num_steps, args.num_envs), dtype=torch.long, device=device)
+    rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
+    dones = torch.zeros((args.num_steps, args.num_envs), device=device)  # the step terminated the episode
+    values = torch.zeros((args.num_steps, args.num_envs), device=device)
+    # ... whether the obs starts an episode (LSTM reset), and whether the step was an autoreset step:
+    # next-step autoreset ignores that step's action, so it gets no loss.
+    episode_starts = torch.zeros((args.num_steps, args.num_envs), device=device)
+    autoreset_steps = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
 
-    while update < num_updates:
+    next_obs_np, infos = envs.reset(seed=args.seed + update)
+    next_obs = to_tensor(next_obs_np, layout, device)
+    next_mask = action_mask_of(infos, args.num_envs, num_actions, device)
+    next_episode_start = torch.ones(args.num_envs, device=device)
+    next_autoreset = torch.zeros(args.num_envs, dtype=torch.bool, device=device)
+    lstm_state = agent.initial_state(args.num_envs, device)
+    shortest_paths = np.full(args.num_envs, np.nan)  # optimal length of each env's episode (TwoRooms)
+    update_shortest_paths(shortest_paths, infos)
+    recent_returns = deque(maxlen=100)
+    start_time, start_step, last_progress = time.time(), global_step, time.time()
+
+    while global_step < args.total_timesteps:
         update += 1
-        state = detach_state(state)
-        records = []
-        for _ in range(args.num_steps):
-            mask = None if next_mask is None else torch.as_tensor(next_mask, device=device)
-            logits, value, state = agent(next_obs, state, episode_start)
-            log_pi = F.log_softmax(masked(logits, mask), dim=1)
-            action = torch.distributions.Categorical(logits=log_pi).sample()
-            obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
-            global_step += args.num_envs
-            reward = np.sign(reward) if args.clip_rewards else reward
-            records.append((log_pi, action, value, reward, terminations, autoreset.copy()))
-            episode_start = torch.as_tensor(autoreset, dtype=torch.float32, device=device)
-            autoreset = np.logical_or(terminations, truncations)
-            next_obs, next_mask = to_tensor(obs, layout, device), infos.get("action_mask")
+        update_start_step = global_step
+        initial_lstm_state = None if lstm_state is None else (lstm_state[0].clone(), lstm_state[1].clone())
+
+        # --- rollout --- num_steps steps of every env with the current policies
+        for step in range(args.num_steps):
+            obs[step], action_masks[step] = next_obs, next_mask
+            episode_starts[step], autoreset_steps[step] = next_episode_start, next_autoreset
+            with torch.no_grad():
+                action, _, _, value, lstm_state = agent.get_action_and_value(
+                    next_obs, lstm_state, next_episode_start, next_mask
+                )
+            actions[step], values[step] = action, value
+            next_obs_np, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+            global_step += int((~autoreset_steps[step]).sum())  # agent steps: autoreset steps ignore the action
+            rewards[step] = torch.as_tensor(np.sign(reward) if args.clip_rewards else reward, device=device)
+            dones[step] = torch.as_tensor(terminations, dtype=torch.float32, device=device)
+            next_obs = to_tensor(next_obs_np, layout, device)
+            next_mask = action_mask_of(infos, args.num_envs, num_actions, device)
+            next_episode_start = next_autoreset.float()
+            next_autoreset = torch.as_tensor(np.logical_or(terminations, truncations), device=device)
+            update_shortest_paths(shortest_paths, infos)
             if "episode" in infos:
                 for i in np.flatnonzero(infos["_episode"]):
                     task, ret = task_names[infos["episode"]["task_id"][i]], infos["episode"]["r"][i]
+                    length = infos["episode"]["l"][i]
+                    recent_returns.append(ret)
                     writer.add_scalar("charts/episodic_return", ret, global_step)
                     writer.add_scalar(f"charts/episodic_return/{task}", ret, global_step)
-                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                    writer.add_scalar("charts/episodic_length", length, global_step)
+                    if np.isfinite(shortest_paths[i]):
+                        score = normalized_score(terminations[i], shortest_paths[i], length)
+                        writer.add_scalar(f"charts/normalized_score/{task}", score, global_step)
                     if np.isfinite(infos["episode"]["hns"][i]):
                         writer.add_scalar(
                             f"charts/human_normalized_score/{task}", infos["episode"]["hns"][i], global_step
                         )
 
+        # --- returns --- n-step returns, backwards; an autoreset step's return is its value
+        # V(final observation), which bootstraps the previous step when the episode was truncated
         with torch.no_grad():
-            _, bootstrap, _ = agent(next_obs, state, episode_start)
-        # n-step returns, backwards. A step taken right after an episode
-        # ended is an autoreset step: its action was ignored, it has no loss, and its value
-        # V(final observation) bootstraps a truncated episode.
-        returns = bootstrap
-        step_losses, valids = [], []
-        for log_pi, action, value, reward, terminated, was_autoreset in reversed(records):
-            taken = action.unsqueeze(1)
-            reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
-            not_terminal = torch.as_tensor(~terminated, dtype=torch.float32, device=device)
-            valid = torch.as_tensor(~was_autoreset, dtype=torch.float32, device=device)
-            returns = torch.where(valid.bool(), reward + args.gamma * not_terminal * returns, value.detach())
-            entropy = -(log_pi.exp() * log_pi).sum(1)
-            advantage = (returns - value).detach()
-            step_losses.append(
-                {
-                    "policy_loss": -(advantage * log_pi.gather(1, taken).squeeze(1)),
-                    "entropy": entropy,
-                    "value_loss": 0.5 * (returns - value) ** 2,
-                }
-            )
-            valids.append(valid)
-        valid = torch.stack(valids)
-        count = valid.sum().clamp(min=1.0)
-        losses = {key: (torch.stack([s[key] for s in step_losses]) * valid).sum() / count for key in step_losses[0]}
-        loss = losses["policy_loss"] - args.ent_coef * losses["entropy"] + args.value_coef * losses["value_loss"]
+            next_return = agent.get_value(next_obs, lstm_state, next_episode_start)
+            returns = torch.zeros_like(rewards)
+            for t in reversed(range(args.num_steps)):
+                next_return = torch.where(
+                    autoreset_steps[t], values[t], rewards[t] + args.gamma * (1.0 - dones[t]) * next_return
+                )
+                returns[t] = next_return
+
+        # --- loss --- actor-critic loss over the valid (non-autoreset) steps, re-evaluated with gradients
+        # (the LSTM unrolls again from the rollout's first state: truncated backpropagation through time)
+        _, newlogprob, entropy, newvalue, _ = agent.get_action_and_value(
+            obs.flatten(0, 1),
+            initial_lstm_state,
+            episode_starts.flatten(),
+            action_masks.flatten(0, 1),
+            actions.flatten(),
+        )
+        valid = (~autoreset_steps).flatten()
+        advantages = returns.flatten() - newvalue.detach()
+        policy_loss = masked_mean(-advantages * newlogprob, valid)
+        value_loss = masked_mean(0.5 * (returns.flatten() - newvalue) ** 2, valid)
+        entropy_loss = masked_mean(entropy, valid)
+        loss = policy_loss - args.ent_coef * entropy_loss + args.value_coef * value_loss
+
+        # --- update --- one RMSProp step; the one network all tasks share is clipped as a whole
         optimizer.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+        grad_norms = [nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)]
         optimizer.step()
 
+        # --- logging --- losses and SPS, evaluation, progress line, checkpoint
         sps = int((global_step - start_step) / (time.time() - start_time))
-        if update % 10 == 0 or update == num_updates:
-            for key in ("policy_loss", "value_loss", "entropy"):
-                writer.add_scalar(f"losses/{key}", losses[key].item(), global_step)
+        last_update = global_step >= args.total_timesteps
+        if update % 10 == 0 or last_update:
+            writer.add_scalar("losses/policy_loss", policy_loss.item(), global_step)
+            writer.add_scalar("losses/value_loss", value_loss.item(), global_step)
+            writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+            writer.add_scalar("losses/grad_norm_max", max(norm.item() for norm in grad_norms), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
-        crossed_eval = global_step // max(args.eval_interval, 1) != (global_step - batch) // max(args.eval_interval, 1)
-        if args.eval_interval and (crossed_eval or update == num_updates):
+        if args.eval_interval and (crossed(args.eval_interval, update_start_step, global_step) or last_update):
             if eval_envs is None:
-                eval_envs = make_envs(args.env_id, num_tasks * args.eval_episodes, env_kwargs)
-            per_task = evaluate(agent, eval_envs, layout, device, args.seed + 10_000 + update)
-            for task, ret in zip(task_names, per_task, strict=True):
+                eval_envs = make_envs(args.env_id, len(task_names) * args.eval_episodes, env_kwargs)
+            per_task, scores = evaluate(agent, eval_envs, layout, device, args.seed + 10_000 + update)
+            for task, ret, score in zip(task_names, per_task, scores, strict=True):
                 writer.add_scalar(f"eval/episodic_return/{task}", ret, global_step)
+                if np.isfinite(score):
+                    writer.add_scalar(f"eval/normalized_score/{task}", score, global_step)
             writer.add_scalar("eval/episodic_return", per_task.mean(), global_step)
-            print(f"step {global_step}: eval return {per_task.mean():.3f}, SPS {sps}")
-        if args.checkpoint_interval and (
-            global_step // args.checkpoint_interval != (global_step - batch) // args.checkpoint_interval
-        ):
+            if np.isfinite(scores).all():
+                writer.add_scalar("eval/normalized_score", scores.mean(), global_step)
+            print(f"step {global_step}: eval/episodic_return {per_task.mean():.3f}, normalized {scores.mean():.3f}")
+        if time.time() - last_progress >= args.progress_interval or last_update:
+            mean_return = f"{np.mean(recent_returns):.3f}" if recent_returns else "n/a (no episode finished yet)"
+            print(
+                f"step {global_step}/{args.total_timesteps}, SPS {sps}, mean return of the last "
+                f"{len(recent_returns)} episodes {mean_return}",
+                flush=True,
+            )
+            last_progress = time.time()
+        if args.checkpoint_interval and crossed(args.checkpoint_interval, update_start_step, global_step):
             save_checkpoint()
 
     if args.save_model:
@@ -462,4 +585,7 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except BadArgument as error:
+        raise SystemExit(f"{SCRIPT}: error: {error}") from None

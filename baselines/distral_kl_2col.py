@@ -1,61 +1,36 @@
-"""Distral KL 2col (Teh et al. 2017): task policies pulled towards a jointly distilled policy pi0.
+"""Distral KL 2col (Teh et al. 2017): task policies regularised towards a jointly distilled policy pi0.
 
-Every task i has a policy pi_i and the tasks share a distilled policy pi0. The objective, summed
-over tasks, is the return of the regularised reward
-
-    R_i(s, a) + (alpha / beta) log pi0(a|s) - (1 / beta) log pi_i(a|s),
-
-i.e. a KL cost c_KL = alpha / beta towards pi0 and an entropy bonus c_ent = (1 - alpha) / beta.
-This "KL" variant uses alpha = 1: the KL term only, no extra entropy bonus (c_ent = 0).
-Two-column parameterisation (paper eq. 6-8): pi0 = softmax(h)
-with h the distilled column's logits, and pi_i = softmax(alpha * h + f_i) with f_i the task column's
-logits (the paper writes beta * f_i; beta is absorbed into the column, the same function class).
-
-Loss per update, averaged over the batch of n-step transitions (s_t, a_t) of every task's envs:
-
-    G_t       = n-step return of the regularised reward, bootstrapped with V_i
-    reg_t     = (alpha / beta) log pi0(a_t|s_t) - (1 / beta) log pi_i(a_t|s_t)
-    A_t       = G_t - reg_t - V_i(s_t)        (the step's own regulariser enters analytically below)
-    L_policy  = -A_t log pi_i(a_t|s_t)
-    L_reg     = c_KL * KL(pi_i || pi0)(s_t) - c_ent * H(pi_i)(s_t)
-    L_value   = 0.5 * (G_t - V_i(s_t))^2
-    loss      = L_policy + L_reg + value_coef * L_value
-
-The gradient of c_KL * KL(pi_i || pi0) with respect to h is the distillation gradient
--c_KL * sum_a (pi_i(a|s) - pi0(a|s)) grad h(a|s): pi0 is trained jointly towards the centroid of the
-task policies. In the 2col form h also receives the task losses through pi_i's logits.
-
-How this differs from the paper (documented in docs/distral.md):
-* Synchronous batches instead of asynchronous Hogwild workers: `num_envs` envs (equal groups per
-  task, `gym.make_vec(..., task_assignment="grouped")`) step together, one gradient step per
-  `num_steps`-step rollout of all of them (A2C style), so the GPU sees large batches. The paper used
-  32 asynchronous A3C workers per task, each applying its own gradients.
-* TwoRooms uses an MLP torso; pixel envs use the paper's CNN + LSTM column.
-* beta, the learning rate and the MLP width are chosen for TwoRooms on a CPU budget; the paper's
-  beta grid {3e3, 1e3, 3e4} and learning rates {2e-4, 4e-4, 8e-4} are unverified (docs/references.md).
+Two columns: pi0 = softmax(h) and pi_i = softmax(alpha h + f_i); the KL cost only (alpha = 1).
+The loss, the defaults per env family and how this differs from the paper: docs/distral.md.
+Conventions shared by every baseline (run names, metrics, env steps, checkpoints): docs/baselines.md.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
+import re
 import time
-from dataclasses import asdict, dataclass
+from collections import deque
+from dataclasses import asdict, dataclass, fields
 
 import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import tyro
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
+from torch.distributions import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
 from mtenvs.provenance import run_provenance
 from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
+
+SCRIPT = os.path.basename(__file__)
 
 
 @dataclass
@@ -82,103 +57,143 @@ class Args:
     """save runs/{run_name}/checkpoint.pt every this many env steps (0 disables)"""
     resume: str | None = None
     """path of a checkpoint.pt to continue (its run name, args and step count are restored)"""
+    progress_interval: float = 30.0
+    """print a progress line (step, SPS, recent mean return) at least every this many seconds"""
 
     env_id: str = "TwoRooms-v0"
     """the id of a multi-task mtenvs environment"""
     env_kwargs: str = "{}"
-    """JSON dict of extra keyword arguments for gym.make_vec (e.g. '{"num_tasks": 2}')"""
+    """JSON object of extra keyword arguments for gym.make_vec (e.g. '{"num_tasks": 2}')"""
     total_timesteps: int = 300_000
-    """total env steps over all envs"""
+    """total env steps, summed over all envs and tasks"""
     num_envs: int = 64
     """number of parallel envs, split into equal groups per task (must be a multiple of the task count)"""
     num_steps: int = 10
     """n of the n-step returns: steps per env per update"""
-    learning_rate: float = 8e-4
-    """RMSProp learning rate (paper grid {2e-4, 4e-4, 8e-4}, unverified)"""
+    learning_rate: float | None = None
+    """RMSProp learning rate (default per env family: docs/a3c_baselines.md)"""
     rmsprop_alpha: float = 0.99
     """RMSProp smoothing constant"""
     rmsprop_eps: float = 1e-5
     """RMSProp epsilon"""
-    gamma: float = 0.95
-    """discount factor"""
+    gamma: float | None = None
+    """discount factor (default per env family)"""
     alpha: float = 1.0
     """Distral alpha = c_KL / (c_KL + c_ent) in [0, 1]; 1 is the paper's KL-only setting"""
-    beta: float = 50.0
-    """Distral beta = 1 / (c_KL + c_ent) > 0 (inverse regularisation strength)"""
+    beta: float | None = None
+    """Distral beta = 1 / (c_KL + c_ent) > 0, the inverse regularisation strength (default per env family)"""
     value_coef: float = 0.5
     """coefficient of the value loss"""
     max_grad_norm: float = 0.5
-    """maximum norm of the gradient"""
-    hidden_size: int = 128
-    """width of the MLP torso (vector observations) or of the LSTM (pixel observations)"""
-    clip_rewards: bool = False
-    """if toggled, sign-clip rewards (the Atari convention); the env never clips"""
+    """maximum gradient norm of each network column, clipped separately (tasks stay independent)"""
+    hidden_size: int | None = None
+    """width of the MLP torso (vector observations) or of the LSTM (pixel observations); default per env family"""
+    clip_rewards: bool | None = None
+    """sign-clip rewards (the Atari convention; default per env family); the env never clips"""
     eval_interval: int = 50_000
     """evaluate pi0 and the task policies every this many env steps (0 disables)"""
     eval_episodes: int = 8
     """evaluation episodes per task"""
 
 
-def check_args(args: Args) -> dict:
-    """Reject invalid hyperparameters before anything is built; return the parsed env kwargs."""
-    if not 0.0 <= args.alpha <= 1.0:
-        raise ValueError(f"alpha must lie in [0, 1] (alpha = c_KL / (c_KL + c_ent)), got {args.alpha}.")
-    if not args.beta > 0.0:
-        raise ValueError(f"beta must be > 0 (beta = 1 / (c_KL + c_ent)), got {args.beta}.")
-    for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(args, name)}.")
-    for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
-        if getattr(args, name) < 0:
-            raise ValueError(f"{name} must be >= 0 (0 disables), got {getattr(args, name)}.")
-    if args.total_timesteps < args.num_envs * args.num_steps:
-        raise ValueError(
-            f"total_timesteps={args.total_timesteps} is less than one update "
-            f"(num_envs * num_steps = {args.num_envs * args.num_steps})."
+# Defaults of the fields left unset, per env family: tuned on TwoRooms for a CPU budget; on pixel envs
+# Distral's settings (Teh et al. 2017: RMSProp, lr from {2e-4, 4e-4, 8e-4}, beta from {1e3, 3e3, 3e4},
+# gamma 0.99, LSTM columns) with Atari's reward clipping.
+FAMILY_DEFAULTS = {
+    "tworooms": {"learning_rate": 8e-4, "gamma": 0.95, "beta": 50.0, "hidden_size": 128, "clip_rewards": False},
+    "atari": {"learning_rate": 4e-4, "gamma": 0.99, "beta": 1e3, "hidden_size": 256, "clip_rewards": True},
+    "miniworld": {"learning_rate": 4e-4, "gamma": 0.99, "beta": 1e3, "hidden_size": 256, "clip_rewards": False},
+}
+
+
+class BadArgument(ValueError):
+    """An invalid argument, found before training; the command line prints its message without a traceback."""
+
+
+def env_family(env_id: str) -> str:
+    """The mtenvs family of an env id (its package under mtenvs/), or a clear error for other ids."""
+    try:
+        entry_point = str(gym.spec(env_id).entry_point)
+    except gym.error.Error as error:
+        raise BadArgument(f"--env-id {env_id!r} is not a registered env id ({error}).") from None
+    family = entry_point.split(":")[0].split(".")[1] if entry_point.startswith("mtenvs.") else None
+    if family is None:
+        raise BadArgument(
+            f"--env-id {env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
+            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
         )
-    if not 0.0 < args.gamma <= 1.0:
-        raise ValueError(f"gamma must lie in (0, 1], got {args.gamma}.")
-    if not args.learning_rate > 0.0:
-        raise ValueError(f"learning_rate must be > 0, got {args.learning_rate}.")
-    env_kwargs = json.loads(args.env_kwargs)
+    return family if family in FAMILY_DEFAULTS else "miniworld"
+
+
+def apply_family_defaults(args: Args) -> Args:
+    """Fill the fields the user left unset with the env family's defaults, and say which were applied."""
+    family = env_family(args.env_id)
+    applied = {name: value for name, value in FAMILY_DEFAULTS[family].items() if getattr(args, name) is None}
+    if applied:
+        print(f"{family} defaults applied: " + ", ".join(f"{name}={value}" for name, value in applied.items()))
+    return Args(**(asdict(args) | applied))
+
+
+def check_args(args: Args) -> dict:
+    """Reject out-of-range arguments before anything is built, naming the flag; return the env kwargs."""
+
+    def require(name: str, ok: bool, allowed: str) -> None:
+        value = getattr(args, name)
+        if (isinstance(value, float) and not math.isfinite(value)) or not ok:
+            raise BadArgument(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
+
+    for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
+        require(name, getattr(args, name) >= 1, "an integer >= 1")
+    for name in ("checkpoint_interval", "eval_interval", "torch_threads"):
+        require(name, getattr(args, name) >= 0, "an integer >= 0 (0 disables)")
+    for name in ("learning_rate", "rmsprop_eps", "max_grad_norm", "progress_interval", "beta"):
+        require(name, getattr(args, name) > 0.0, "a finite number > 0")
+    require("value_coef", args.value_coef >= 0.0, "a finite number >= 0")
+    require("alpha", 0.0 <= args.alpha <= 1.0, "a number in [0, 1] (alpha = c_KL / (c_KL + c_ent))")
+    require("gamma", 0.0 < args.gamma <= 1.0, "a number in (0, 1]")
+    require("seed", 0 <= args.seed <= 2**30, "an integer in [0, 2**30] (the envs are seeded with seed + offsets)")
+    run_name_part = re.fullmatch(r"[A-Za-z0-9.-]+(_[A-Za-z0-9.-]+)*", args.exp_name)
+    require(
+        "exp_name", run_name_part is not None, "letters, digits, '.', '-' and single '_' (it is part of the run name)"
+    )
+    require("rmsprop_alpha", 0.0 <= args.rmsprop_alpha < 1.0, "a number in [0, 1)")
+    if args.total_timesteps < args.num_envs * args.num_steps:
+        raise BadArgument(
+            f"--total-timesteps {args.total_timesteps} is less than one update "
+            f"(--num-envs * --num-steps = {args.num_envs * args.num_steps})."
+        )
+    try:
+        env_kwargs = json.loads(args.env_kwargs)
+    except json.JSONDecodeError as error:
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
     if not isinstance(env_kwargs, dict):
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r}.")
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
+    for reserved, flag in (("num_envs", "--num-envs"), ("task_assignment", "grouped, always")):
+        if reserved in env_kwargs:
+            raise BadArgument(f"--env-kwargs must not set {reserved!r}: the script sets it ({flag}).")
     return env_kwargs
 
 
 def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> gym.vector.VectorEnv:
-    """Grouped multi-task vector env; clear errors for envs outside the multi-task contract."""
-    if not str(gym.spec(env_id).entry_point).startswith("mtenvs."):
-        raise ValueError(
-            f"{env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
-            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
-        )
-    envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
-    base = envs.unwrapped
+    """Grouped multi-task vector env; clear errors for envs this script cannot train on."""
+    try:
+        envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
+    except (TypeError, ValueError) as error:  # the env's own message names the keyword it refuses
+        raise BadArgument(f"--env-kwargs {json.dumps(env_kwargs)} for {env_id}: {error}") from None
+    base, obs_space, problem = envs.unwrapped, envs.single_observation_space, None
     if not hasattr(base, "task_names") or getattr(base, "env_task_ids", None) is None:
+        problem = "has no multi-task contract (task_names, grouped env_task_ids)"
+    elif num_envs % base.num_tasks:
+        problem = f"has {base.num_tasks} tasks: --num-envs {num_envs} must be a multiple of it (equal groups)"
+    elif not isinstance(envs.single_action_space, spaces.Discrete):
+        problem = f"has {envs.single_action_space}; Distral needs a Discrete action space"
+    elif not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (1, 3):
+        problem = f"gives {obs_space}; observations must be a Box vector (MLP) or image (CNN + LSTM)"
+    elif AutoresetMode(envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)) != AutoresetMode.NEXT_STEP:
+        problem = "does not autoreset on the next step (Gymnasium's default), which this script expects"
+    if problem:
         envs.close()
-        raise ValueError(
-            f"{env_id} has no multi-task contract (task_names, grouped env_task_ids); use an mtenvs id "
-            "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
-        )
-    if num_envs % base.num_tasks:
-        envs.close()
-        raise ValueError(
-            f"num_envs={num_envs} must be a multiple of the {base.num_tasks} tasks of {env_id} "
-            "(every task gets an equal group of envs)."
-        )
-    if not isinstance(envs.single_action_space, spaces.Discrete):
-        envs.close()
-        raise ValueError(f"Distral needs a Discrete action space, {env_id} has {envs.single_action_space}.")
-    obs_space = envs.single_observation_space
-    if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (1, 3):
-        envs.close()
-        raise ValueError(
-            f"Observations must be a Box vector (MLP torso) or image (CNN + LSTM torso); {env_id} gives {obs_space}."
-        )
-    if AutoresetMode(envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)) != AutoresetMode.NEXT_STEP:
-        envs.close()
-        raise ValueError(f"{env_id}: this script expects next-step autoreset (Gymnasium's default).")
+        raise BadArgument(f"{env_id} {problem}.")
     return RecordTaskEpisodeStatisticsVector(envs)
 
 
@@ -195,10 +210,9 @@ def to_tensor(obs: np.ndarray, layout: tuple, device: torch.device) -> torch.Ten
     """Float batch for the torso: images channel-first and scaled to [0, 1] when stored as uint8."""
     _, image, channel_last = layout
     x = torch.as_tensor(obs, device=device)
-    if image:
-        x = x.permute(0, 3, 1, 2) if channel_last else x
-        return x.float() / 255.0 if obs.dtype == np.uint8 else x.float()
-    return x.float()
+    if image and channel_last:
+        x = x.permute(0, 3, 1, 2)
+    return x.float() / 255.0 if obs.dtype == np.uint8 else x.float()
 
 
 def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Module:
@@ -208,7 +222,7 @@ def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> 
 
 
 class Column(nn.Module):
-    """One column: MLP torso for vectors, CNN + LSTM for pixels; policy logits and optionally a value."""
+    """One column: MLP torso for vectors or CNN + LSTM for pixels, policy logits and optionally a value."""
 
     def __init__(self, obs_shape: tuple[int, ...], image: bool, num_actions: int, hidden: int, with_value: bool):
         super().__init__()
@@ -236,100 +250,164 @@ class Column(nn.Module):
         self.policy = layer_init(nn.Linear(hidden, num_actions), std=0.01)
         self.value = layer_init(nn.Linear(hidden, 1), std=1.0) if with_value else None
 
-    def initial_state(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def initial_state(self, num_envs: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor] | None:
         if not self.image:
             return None
-        zeros = torch.zeros(batch, self.lstm.hidden_size, device=device)
+        zeros = torch.zeros(num_envs, self.lstm.hidden_size, device=device)
         return zeros, zeros.clone()
 
-    def forward(self, obs: torch.Tensor, state, episode_start: torch.Tensor):
+    def torso(self, obs: torch.Tensor, state, episode_start: torch.Tensor):
+        """Features of T * num_envs rows (time-major) and the LSTM state after the last time step."""
         x = self.encoder(obs)
-        if self.image:
-            keep = (1.0 - episode_start).unsqueeze(1)
-            hx, cx = self.lstm(x, (state[0] * keep, state[1] * keep))
-            x, state = hx, (hx, cx)
-        value = self.value(x).squeeze(1) if self.value is not None else None
-        return self.policy(x), value, state
+        if not self.image:
+            return x, state
+        num_envs = state[0].shape[0]
+        outputs = []
+        for x_t, start_t in zip(x.reshape(-1, num_envs, x.shape[1]), episode_start.reshape(-1, num_envs), strict=True):
+            keep = (1.0 - start_t).unsqueeze(1)  # a new episode starts from a zero LSTM state
+            state = self.lstm(x_t, (state[0] * keep, state[1] * keep))
+            outputs.append(state[0])
+        return torch.cat(outputs), state
 
 
-def task_groups(num_envs: int, num_tasks: int) -> list[slice]:
-    """Env slice of every task: grouped assignment gives each task an equal, contiguous group."""
-    size = num_envs // num_tasks
-    return [slice(t * size, (t + 1) * size) for t in range(num_tasks)]
-
-
-def slice_state(state, members: slice):
-    return None if state is None else (state[0][members], state[1][members])
-
-
-def cat_states(states: list):
-    return None if states[0] is None else tuple(torch.cat(parts) for parts in zip(*states, strict=True))
-
-
-def detach_state(state):
-    return [None if s is None else (s[0].detach(), s[1].detach()) for s in state]
+def masked(logits: torch.Tensor, action_mask: torch.Tensor) -> torch.Tensor:
+    """Invalid actions (mask False) get a large negative logit, so they are never sampled."""
+    return logits.masked_fill(~action_mask, -1e8)
 
 
 class Agent(nn.Module):
-    """Two columns: distilled logits h (pi0) and per-task columns f_i; pi_i = softmax(alpha * h + f_i)."""
+    """Distilled column h (pi0 = softmax(h)) and a column f_i with value V_i per task: pi_i = softmax(alpha h + f_i).
 
-    def __init__(self, obs_shape, image, num_actions, num_tasks, hidden, alpha):
+    The envs of task i are fed to column i; the recurrent state is [distilled column's, task columns']."""
+
+    def __init__(
+        self, obs_shape: tuple[int, ...], image: bool, num_actions: int, num_tasks: int, hidden: int, alpha: float
+    ):
         super().__init__()
-        self.alpha = alpha
+        self.num_actions, self.alpha = num_actions, alpha
         self.distilled = Column(obs_shape, image, num_actions, hidden, with_value=False)
         self.tasks = nn.ModuleList(
             Column(obs_shape, image, num_actions, hidden, with_value=True) for _ in range(num_tasks)
         )
 
-    def initial_state(self, batch: int, device: torch.device) -> list:
-        return [self.distilled.initial_state(batch, device), self.tasks[0].initial_state(batch, device)]
+    def initial_state(self, num_envs: int, device: torch.device) -> list:
+        return [self.distilled.initial_state(num_envs, device), self.tasks[0].initial_state(num_envs, device)]
 
-    def forward(self, obs: torch.Tensor, state: list, episode_start: torch.Tensor):
-        """Task logits, distilled logits, task values and the new recurrent state of every env."""
-        h, _, distilled_state = self.distilled(obs, state[0], episode_start)
-        outputs = [
-            column(obs[members], slice_state(state[1], members), episode_start[members])
-            for column, members in zip(self.tasks, task_groups(obs.shape[0], len(self.tasks)), strict=True)
-        ]
-        f = torch.cat([out[0] for out in outputs])
-        values = torch.cat([out[1] for out in outputs])
-        task_state = cat_states([out[2] for out in outputs])
-        return self.alpha * h + f, h, values, [distilled_state, task_state]
+    def task_columns(self, obs: torch.Tensor, state, episode_start: torch.Tensor, task_ids: torch.Tensor):
+        """Logits, values and new LSTM state of T * num_envs rows, each row through its env's task column."""
+        row_tasks = task_ids.repeat(obs.shape[0] // task_ids.shape[0])
+        logits = obs.new_zeros(obs.shape[0], self.num_actions)
+        values = obs.new_zeros(obs.shape[0])
+        new_state = None if state is None else (torch.zeros_like(state[0]), torch.zeros_like(state[1]))
+        for task, column in enumerate(self.tasks):
+            rows, envs = row_tasks == task, task_ids == task
+            task_state = None if state is None else (state[0][envs], state[1][envs])
+            hidden, task_state = column.torso(obs[rows], task_state, episode_start[rows])
+            logits[rows] = column.policy(hidden)
+            values[rows] = column.value(hidden).squeeze(1)
+            if state is not None:
+                new_state[0][envs], new_state[1][envs] = task_state
+        return logits, values, new_state
+
+    def get_value(self, obs, state, episode_start, task_ids) -> torch.Tensor:
+        return self.task_columns(obs, state[1], episode_start, task_ids)[1]
+
+    def get_policies(self, obs, state, episode_start, task_ids, action_mask):
+        """The task policies pi_i and the distilled policy pi0 (distributions), the values and the new state."""
+        hidden, distilled_state = self.distilled.torso(obs, state[0], episode_start)
+        h = self.distilled.policy(hidden)
+        f, value, task_state = self.task_columns(obs, state[1], episode_start, task_ids)
+        policy = Categorical(logits=masked(self.alpha * h + f, action_mask))
+        distilled = Categorical(logits=masked(h, action_mask))
+        return policy, distilled, value, [distilled_state, task_state]
 
 
-def masked(logits: torch.Tensor, action_mask: torch.Tensor | None) -> torch.Tensor:
-    """Invalid actions (mask 0) get a large negative logit, so they are never sampled."""
-    return logits if action_mask is None else logits.masked_fill(action_mask == 0, -1e8)
+def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean of `x` over the valid entries (0 when there are none)."""
+    return (x * valid).sum() / valid.sum().clamp(min=1)
+
+
+def crossed(interval: int, before: int, after: int) -> bool:
+    """Whether the env step count passed a multiple of `interval` between `before` and `after`."""
+    return after // interval != before // interval
+
+
+def action_mask_of(infos: dict, num_envs: int, num_actions: int, device: torch.device) -> torch.Tensor:
+    """The env's action mask (MultiAtari's union action space) or all actions allowed."""
+    if "action_mask" in infos:
+        return torch.as_tensor(infos["action_mask"], device=device).bool()
+    return torch.ones(num_envs, num_actions, dtype=torch.bool, device=device)
+
+
+def update_shortest_paths(shortest_paths: np.ndarray, infos: dict) -> None:
+    """Keep each env's optimal episode length (TwoRooms' `shortest_path_length` at reset) current."""
+    if "shortest_path_length" in infos:
+        started = infos.get("_shortest_path_length", np.ones(len(shortest_paths), dtype=bool))
+        shortest_paths[started] = infos["shortest_path_length"][started]
+
+
+def normalized_score(reached_goal: bool, shortest_path: float, length: int) -> float:
+    """Optimal steps / steps taken for an episode that reached its goal, 0 for one that did not."""
+    return float(shortest_path / length) if reached_goal else 0.0
 
 
 @torch.no_grad()
-def evaluate(agent: Agent, envs, layout, device: torch.device, seed: int, use_distilled: bool) -> np.ndarray:
-    """Mean return per task of one episode per eval env, acting with pi0 or with the task policies."""
-    num_envs, num_tasks = envs.num_envs, envs.unwrapped.num_tasks
+def evaluate(agent: Agent, envs, layout, device, seed: int, use_distilled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Mean return and normalised score (NaN where the env has none) per task, one episode per eval env,
+    acting with pi0 alone or with the task policies."""
+    num_envs, num_actions = envs.num_envs, envs.single_action_space.n
+    task_ids = torch.as_tensor(envs.unwrapped.env_task_ids, device=device)
     obs, infos = envs.reset(seed=seed)
+    shortest_paths = np.full(num_envs, np.nan)
+    update_shortest_paths(shortest_paths, infos)
     state = agent.initial_state(num_envs, device)
     episode_start = torch.ones(num_envs, device=device)
-    returns = np.full(num_envs, np.nan)
+    returns, scores = np.full(num_envs, np.nan), np.full(num_envs, np.nan)
     while np.isnan(returns).any():
-        task_logits, h, _, state = agent(to_tensor(obs, layout, device), state, episode_start)
-        mask = infos.get("action_mask")
-        mask = None if mask is None else torch.as_tensor(mask, device=device)
-        logits = masked(h if use_distilled else task_logits, mask)
-        actions = torch.distributions.Categorical(logits=logits).sample()
-        obs, _, _, _, infos = envs.step(actions.cpu().numpy())
+        mask = action_mask_of(infos, num_envs, num_actions, device)
+        policy, distilled, _, state = agent.get_policies(
+            to_tensor(obs, layout, device), state, episode_start, task_ids, mask
+        )
+        action = (distilled if use_distilled else policy).sample()
+        obs, _, terminations, _, infos = envs.step(action.cpu().numpy())
         episode_start = torch.zeros(num_envs, device=device)
+        update_shortest_paths(shortest_paths, infos)
         if "episode" in infos:
-            finished = infos["_episode"] & np.isnan(returns)
-            returns[finished] = infos["episode"]["r"][finished]
-    task_ids = envs.unwrapped.env_task_ids
-    return np.array([returns[task_ids == task].mean() for task in range(num_tasks)])
+            for i in np.flatnonzero(infos["_episode"] & np.isnan(returns)):
+                returns[i] = infos["episode"]["r"][i]
+                scores[i] = normalized_score(terminations[i], shortest_paths[i], infos["episode"]["l"][i])
+    tasks = [envs.unwrapped.env_task_ids == task for task in range(envs.unwrapped.num_tasks)]
+    return np.array([returns[task].mean() for task in tasks]), np.array([scores[task].mean() for task in tasks])
+
+
+# Evaluation tags (return, normalised score) of the task policies and of pi0 acting alone (the paper's panel B1).
+EVAL_TAGS = ("eval/episodic_return", "eval/normalized_score")
+DISTILLED_EVAL_TAGS = ("eval/distilled_return", "eval/distilled_normalized_score")
+
+CHECKPOINT_KEYS = {"script", "args", "run_name", "global_step", "update", "model", "optimizer", "rng"}
+
+
+def load_checkpoint(path: str) -> dict:
+    """A checkpoint written by this script, or a clear error (never a pickle traceback)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # corrupted, truncated, not a torch file, or holding foreign objects
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} ({type(error).__name__}).") from None
+    if not isinstance(checkpoint, dict) or set(checkpoint) != CHECKPOINT_KEYS or checkpoint["script"] != SCRIPT:
+        found = checkpoint.get("script", "an unknown writer") if isinstance(checkpoint, dict) else "no dict"
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} (written by {found}).")
+    unknown = set(checkpoint["args"]) - {field.name for field in fields(Args)}
+    if unknown:
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} (unknown args {sorted(unknown)}).")
+    return checkpoint
 
 
 def main(args: Args) -> None:
     checkpoint = None
     if args.resume:
-        checkpoint = torch.load(args.resume, map_location="cpu", weights_only=False)
+        checkpoint = load_checkpoint(args.resume)
         args = Args(**dict(checkpoint["args"], resume=args.resume, cuda=args.cuda))
+    args = apply_family_defaults(args)
     env_kwargs = check_args(args)
     run_name = (
         checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
@@ -348,10 +426,10 @@ def main(args: Args) -> None:
     envs = make_envs(args.env_id, args.num_envs, env_kwargs)
     eval_envs = None
     task_names = envs.unwrapped.task_names
-    num_tasks = len(task_names)
+    task_ids = torch.as_tensor(envs.unwrapped.env_task_ids, device=device)
+    num_actions = envs.single_action_space.n
     layout = observation_layout(envs.single_observation_space)
-    agent = Agent(layout[0], layout[1], envs.single_action_space.n, num_tasks, args.hidden_size, args.alpha)
-    agent = agent.to(device)
+    agent = Agent(layout[0], layout[1], num_actions, len(task_names), args.hidden_size, args.alpha).to(device)
     optimizer = torch.optim.RMSprop(
         agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.rmsprop_eps
     )
@@ -362,9 +440,7 @@ def main(args: Args) -> None:
         agent.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         global_step, update = checkpoint["global_step"], checkpoint["update"]
-        random.setstate(checkpoint["rng"]["python"])
-        np.random.set_state(checkpoint["rng"]["numpy"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])  # torch draws every action; the envs are seeded
         if checkpoint["rng"]["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
         print(f"Resumed {run_name} from step {global_step}.")
@@ -392,9 +468,10 @@ def main(args: Args) -> None:
 
     def save_checkpoint() -> None:
         path = f"runs/{run_name}/checkpoint.pt"
-        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        rng = {"torch": torch.get_rng_state()}
         rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         payload = {
+            "script": SCRIPT,
             "args": asdict(args) | {"resume": None},
             "run_name": run_name,
             "global_step": global_step,
@@ -406,100 +483,144 @@ def main(args: Args) -> None:
         torch.save(payload, path + ".tmp")
         os.replace(path + ".tmp", path)  # atomic: a kill mid-save keeps the previous checkpoint
 
-    obs, infos = envs.reset(seed=args.seed + update)
-    next_obs = to_tensor(obs, layout, device)
-    next_mask = infos.get("action_mask")
-    state = agent.initial_state(args.num_envs, device)
-    episode_start = torch.ones(args.num_envs, device=device)
-    autoreset = np.zeros(args.num_envs, dtype=bool)  # the env ignores its next action and resets
-    batch = args.num_envs * args.num_steps
-    num_updates = args.total_timesteps // batch
-    start_time, start_step = time.time(), global_step
+    # Rollout storage, allocated once: step t of env e holds the observation the agent acted on, ...
+    obs = torch.zeros((args.num_steps, args.num_envs) + layout[0], device=device)
+    action_masks = torch.ones((args.num_steps, args.num_envs, num_actions), dtype=torch.bool, device=device)
+    actions = torch.zeros((args.num_steps, args.num_envs), dtype=torch.long, device=device)
+    logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)  # log pi_i(a|s)
+    distilled_logprobs = torch.zeros((args.num_steps, args.num_envs), device=device)  # log pi0(a|s)
+    rewards = torch.zeros((args.num_steps, args.num_envs), device=device)
+    dones = torch.zeros((args.num_steps, args.num_envs), device=device)  # the step terminated the episode
+    values = torch.zeros((args.num_steps, args.num_envs), device=device)
+    # ... whether the obs starts an episode (LSTM reset), and whether the step was an autoreset step:
+    # next-step autoreset ignores that step's action, so it gets no loss.
+    episode_starts = torch.zeros((args.num_steps, args.num_envs), device=device)
+    autoreset_steps = torch.zeros((args.num_steps, args.num_envs), dtype=torch.bool, device=device)
 
-    while update < num_updates:
+    next_obs_np, infos = envs.reset(seed=args.seed + update)
+    next_obs = to_tensor(next_obs_np, layout, device)
+    next_mask = action_mask_of(infos, args.num_envs, num_actions, device)
+    next_episode_start = torch.ones(args.num_envs, device=device)
+    next_autoreset = torch.zeros(args.num_envs, dtype=torch.bool, device=device)
+    lstm_state = agent.initial_state(args.num_envs, device)
+    shortest_paths = np.full(args.num_envs, np.nan)  # optimal length of each env's episode (TwoRooms)
+    update_shortest_paths(shortest_paths, infos)
+    recent_returns = deque(maxlen=100)
+    start_time, start_step, last_progress = time.time(), global_step, time.time()
+
+    while global_step < args.total_timesteps:
         update += 1
-        state = detach_state(state)
-        records = []
-        for _ in range(args.num_steps):
-            mask = None if next_mask is None else torch.as_tensor(next_mask, device=device)
-            task_logits, h, value, state = agent(next_obs, state, episode_start)
-            log_pi = F.log_softmax(masked(task_logits, mask), dim=1)
-            log_pi0 = F.log_softmax(masked(h, mask), dim=1)
-            action = torch.distributions.Categorical(logits=log_pi).sample()
-            obs, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
-            global_step += args.num_envs
-            reward = np.sign(reward) if args.clip_rewards else reward
-            records.append((log_pi, log_pi0, action, value, reward, terminations, autoreset.copy()))
-            episode_start = torch.as_tensor(autoreset, dtype=torch.float32, device=device)
-            autoreset = np.logical_or(terminations, truncations)
-            next_obs, next_mask = to_tensor(obs, layout, device), infos.get("action_mask")
+        update_start_step = global_step
+        initial_lstm_state = [None if part is None else (part[0].clone(), part[1].clone()) for part in lstm_state]
+
+        # --- rollout --- num_steps steps of every env with the current policies
+        for step in range(args.num_steps):
+            obs[step], action_masks[step] = next_obs, next_mask
+            episode_starts[step], autoreset_steps[step] = next_episode_start, next_autoreset
+            with torch.no_grad():
+                policy, distilled, value, lstm_state = agent.get_policies(
+                    next_obs, lstm_state, next_episode_start, task_ids, next_mask
+                )
+                action = policy.sample()
+            actions[step], values[step] = action, value
+            logprobs[step], distilled_logprobs[step] = policy.log_prob(action), distilled.log_prob(action)
+            next_obs_np, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
+            global_step += int((~autoreset_steps[step]).sum())  # agent steps: autoreset steps ignore the action
+            rewards[step] = torch.as_tensor(np.sign(reward) if args.clip_rewards else reward, device=device)
+            dones[step] = torch.as_tensor(terminations, dtype=torch.float32, device=device)
+            next_obs = to_tensor(next_obs_np, layout, device)
+            next_mask = action_mask_of(infos, args.num_envs, num_actions, device)
+            next_episode_start = next_autoreset.float()
+            next_autoreset = torch.as_tensor(np.logical_or(terminations, truncations), device=device)
+            update_shortest_paths(shortest_paths, infos)
             if "episode" in infos:
                 for i in np.flatnonzero(infos["_episode"]):
                     task, ret = task_names[infos["episode"]["task_id"][i]], infos["episode"]["r"][i]
+                    length = infos["episode"]["l"][i]
+                    recent_returns.append(ret)
                     writer.add_scalar("charts/episodic_return", ret, global_step)
                     writer.add_scalar(f"charts/episodic_return/{task}", ret, global_step)
-                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                    writer.add_scalar("charts/episodic_length", length, global_step)
+                    if np.isfinite(shortest_paths[i]):
+                        score = normalized_score(terminations[i], shortest_paths[i], length)
+                        writer.add_scalar(f"charts/normalized_score/{task}", score, global_step)
                     if np.isfinite(infos["episode"]["hns"][i]):
                         writer.add_scalar(
                             f"charts/human_normalized_score/{task}", infos["episode"]["hns"][i], global_step
                         )
 
+        # --- returns --- n-step returns of the regularised reward r + (alpha/beta) log pi0 - (1/beta) log pi_i,
+        # backwards; an autoreset step's return is V(final observation), bootstrapping a truncated episode
         with torch.no_grad():
-            _, _, bootstrap, _ = agent(next_obs, state, episode_start)
-        # n-step returns of the regularised reward, backwards. A step taken right after an episode
-        # ended is an autoreset step: its action was ignored, it has no loss, and its value
-        # V(final observation) bootstraps a truncated episode.
-        returns = bootstrap
-        step_losses, valids = [], []
-        for log_pi, log_pi0, action, value, reward, terminated, was_autoreset in reversed(records):
-            taken = action.unsqueeze(1)
-            reg = (c_kl * log_pi0.gather(1, taken) - log_pi.gather(1, taken) / args.beta).squeeze(1).detach()
-            reward = torch.as_tensor(reward, dtype=torch.float32, device=device)
-            not_terminal = torch.as_tensor(~terminated, dtype=torch.float32, device=device)
-            valid = torch.as_tensor(~was_autoreset, dtype=torch.float32, device=device)
-            returns = torch.where(valid.bool(), reward + reg + args.gamma * not_terminal * returns, value.detach())
-            pi = log_pi.exp()
-            kl = (pi * (log_pi - log_pi0)).sum(1)
-            entropy = -(pi * log_pi).sum(1)
-            advantage = (returns - reg - value).detach()
-            step_losses.append(
-                {
-                    "policy_loss": -(advantage * log_pi.gather(1, taken).squeeze(1)),
-                    "reg_loss": c_kl * kl - c_ent * entropy,
-                    "value_loss": 0.5 * (returns - value) ** 2,
-                    "kl_to_distilled": kl.detach(),
-                    "distill_loss": -(pi.detach() * log_pi0).sum(1).detach(),
-                    "entropy": entropy.detach(),
-                }
-            )
-            valids.append(valid)
-        valid = torch.stack(valids)
-        count = valid.sum().clamp(min=1.0)
-        losses = {key: (torch.stack([s[key] for s in step_losses]) * valid).sum() / count for key in step_losses[0]}
-        loss = losses["policy_loss"] + losses["reg_loss"] + args.value_coef * losses["value_loss"]
+            regularisers = c_kl * distilled_logprobs - logprobs / args.beta
+            next_return = agent.get_value(next_obs, lstm_state, next_episode_start, task_ids)
+            returns = torch.zeros_like(rewards)
+            for t in reversed(range(args.num_steps)):
+                next_return = torch.where(
+                    autoreset_steps[t],
+                    values[t],
+                    rewards[t] + regularisers[t] + args.gamma * (1.0 - dones[t]) * next_return,
+                )
+                returns[t] = next_return
+
+        # --- loss --- policy gradient (the step's own regulariser enters analytically as c_KL KL - c_ent H) and
+        # value loss over the valid (non-autoreset) steps, re-evaluated with gradients (the LSTM unrolls again
+        # from the rollout's first state); the KL's gradient through h distils the task policies into pi0
+        policy, distilled, newvalue, _ = agent.get_policies(
+            obs.flatten(0, 1), initial_lstm_state, episode_starts.flatten(), task_ids, action_masks.flatten(0, 1)
+        )
+        valid = (~autoreset_steps).flatten()
+        kl = torch.distributions.kl_divergence(policy, distilled)
+        entropy = policy.entropy()
+        advantages = (returns - regularisers).flatten() - newvalue.detach()
+        policy_loss = masked_mean(-advantages * policy.log_prob(actions.flatten()), valid)
+        value_loss = masked_mean(0.5 * (returns.flatten() - newvalue) ** 2, valid)
+        kl_loss, entropy_loss = masked_mean(kl, valid), masked_mean(entropy, valid)
+        loss = policy_loss + c_kl * kl_loss - c_ent * entropy_loss + args.value_coef * value_loss
+
+        # --- update --- one RMSProp step; every column (pi0's and each task's) is clipped on its own
         optimizer.zero_grad()
         loss.backward()
-        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+        columns = [agent.distilled, *agent.tasks]
+        grad_norms = [nn.utils.clip_grad_norm_(column.parameters(), args.max_grad_norm) for column in columns]
         optimizer.step()
 
+        # --- logging --- losses and SPS, evaluation, progress line, checkpoint
         sps = int((global_step - start_step) / (time.time() - start_time))
-        if update % 10 == 0 or update == num_updates:
-            for key in ("policy_loss", "value_loss", "kl_to_distilled", "distill_loss", "entropy"):
-                writer.add_scalar(f"losses/{key}", losses[key].item(), global_step)
+        last_update = global_step >= args.total_timesteps
+        if update % 10 == 0 or last_update:
+            writer.add_scalar("losses/policy_loss", policy_loss.item(), global_step)
+            writer.add_scalar("losses/value_loss", value_loss.item(), global_step)
+            writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
+            writer.add_scalar("losses/kl_to_distilled", kl_loss.item(), global_step)
+            cross_entropy = -(policy.probs.detach() * distilled.logits).sum(1)  # of pi0 against pi_i
+            writer.add_scalar("losses/distill_loss", masked_mean(cross_entropy, valid).item(), global_step)
+            writer.add_scalar("losses/grad_norm_max", max(norm.item() for norm in grad_norms), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
-        crossed_eval = global_step // max(args.eval_interval, 1) != (global_step - batch) // max(args.eval_interval, 1)
-        if args.eval_interval and (crossed_eval or update == num_updates):
+        if args.eval_interval and (crossed(args.eval_interval, update_start_step, global_step) or last_update):
             if eval_envs is None:
-                eval_envs = make_envs(args.env_id, num_tasks * args.eval_episodes, env_kwargs)
-            for use_distilled, tag in ((True, "eval/distilled_return"), (False, "eval/episodic_return")):
-                per_task = evaluate(agent, eval_envs, layout, device, args.seed + 10_000 + update, use_distilled)
-                for task, ret in zip(task_names, per_task, strict=True):
-                    writer.add_scalar(f"{tag}/{task}", ret, global_step)
-                writer.add_scalar(tag, per_task.mean(), global_step)
-            print(f"step {global_step}: eval return {per_task.mean():.3f}, SPS {sps}")
-        if args.checkpoint_interval and (
-            global_step // args.checkpoint_interval != (global_step - batch) // args.checkpoint_interval
-        ):
+                eval_envs = make_envs(args.env_id, len(task_names) * args.eval_episodes, env_kwargs)
+            for use_distilled, tags in ((False, EVAL_TAGS), (True, DISTILLED_EVAL_TAGS)):
+                per_task, scores = evaluate(
+                    agent, eval_envs, layout, device, args.seed + 10_000 + update, use_distilled
+                )
+                for task, ret, score in zip(task_names, per_task, scores, strict=True):
+                    writer.add_scalar(f"{tags[0]}/{task}", ret, global_step)
+                    if np.isfinite(score):
+                        writer.add_scalar(f"{tags[1]}/{task}", score, global_step)
+                writer.add_scalar(tags[0], per_task.mean(), global_step)
+                if np.isfinite(scores).all():
+                    writer.add_scalar(tags[1], scores.mean(), global_step)
+                print(f"step {global_step}: {tags[0]} {per_task.mean():.3f}, normalized {scores.mean():.3f}")
+        if time.time() - last_progress >= args.progress_interval or last_update:
+            mean_return = f"{np.mean(recent_returns):.3f}" if recent_returns else "n/a (no episode finished yet)"
+            print(
+                f"step {global_step}/{args.total_timesteps}, SPS {sps}, mean return of the last "
+                f"{len(recent_returns)} episodes {mean_return}",
+                flush=True,
+            )
+            last_progress = time.time()
+        if args.checkpoint_interval and crossed(args.checkpoint_interval, update_start_step, global_step):
             save_checkpoint()
 
     if args.save_model:
@@ -514,4 +635,7 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except BadArgument as error:
+        raise SystemExit(f"{SCRIPT}: error: {error}") from None
