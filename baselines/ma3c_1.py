@@ -2,6 +2,7 @@
 shared by all tasks; each task has its own LSTM and its own policy and value output layers.
 
 The architecture, the loss, how this differs from the paper and results: docs/ma3c.md.
+Conventions shared by every baseline (run names, metrics, env steps, checkpoints): docs/baselines.md.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import math
 import os
 import random
+import re
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, fields
@@ -104,15 +106,19 @@ FAMILY_DEFAULTS = {
 }
 
 
+class BadArgument(ValueError):
+    """An invalid argument, found before training; the command line prints its message without a traceback."""
+
+
 def env_family(env_id: str) -> str:
     """The mtenvs family of an env id (its package under mtenvs/), or a clear error for other ids."""
     try:
         entry_point = str(gym.spec(env_id).entry_point)
     except gym.error.Error as error:
-        raise ValueError(f"--env-id {env_id!r} is not a registered env id ({error}).") from None
+        raise BadArgument(f"--env-id {env_id!r} is not a registered env id ({error}).") from None
     family = entry_point.split(":")[0].split(".")[1] if entry_point.startswith("mtenvs.") else None
     if family is None:
-        raise ValueError(
+        raise BadArgument(
             f"--env-id {env_id} has no multi-task contract (it is not an mtenvs env); use an mtenvs id "
             "such as TwoRooms-v0 or MultiAtari-PongBreakout-v0."
         )
@@ -134,7 +140,7 @@ def check_args(args: Args) -> dict:
     def require(name: str, ok: bool, allowed: str) -> None:
         value = getattr(args, name)
         if (isinstance(value, float) and not math.isfinite(value)) or not ok:
-            raise ValueError(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be {allowed}, got {value!r}.")
 
     for name in ("total_timesteps", "num_envs", "num_steps", "hidden_size", "eval_episodes"):
         require(name, getattr(args, name) >= 1, "an integer >= 1")
@@ -145,30 +151,36 @@ def check_args(args: Args) -> dict:
     for name in ("ent_coef", "value_coef"):
         require(name, getattr(args, name) >= 0.0, "a finite number >= 0")
     require("gamma", 0.0 < args.gamma <= 1.0, "a number in (0, 1]")
+    require("seed", 0 <= args.seed <= 2**30, "an integer in [0, 2**30] (the envs are seeded with seed + offsets)")
+    run_name_part = re.fullmatch(r"[A-Za-z0-9.-]+(_[A-Za-z0-9.-]+)*", args.exp_name)
+    require(
+        "exp_name", run_name_part is not None, "letters, digits, '.', '-' and single '_' (it is part of the run name)"
+    )
     require("rmsprop_alpha", 0.0 <= args.rmsprop_alpha < 1.0, "a number in [0, 1)")
     if args.total_timesteps < args.num_envs * args.num_steps:
-        raise ValueError(
+        raise BadArgument(
             f"--total-timesteps {args.total_timesteps} is less than one update "
             f"(--num-envs * --num-steps = {args.num_envs * args.num_steps})."
         )
     try:
         env_kwargs = json.loads(args.env_kwargs)
     except json.JSONDecodeError as error:
-        raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
     if not isinstance(env_kwargs, dict):
-        raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
     for reserved, flag in (("num_envs", "--num-envs"), ("task_assignment", "grouped, always")):
         if reserved in env_kwargs:
-            raise ValueError(f"--env-kwargs must not set {reserved!r}: the script sets it ({flag}).")
+            raise BadArgument(f"--env-kwargs must not set {reserved!r}: the script sets it ({flag}).")
     return env_kwargs
 
 
 def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> gym.vector.VectorEnv:
     """Grouped multi-task vector env; clear errors for envs this script cannot train on."""
-    envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
-    base = envs.unwrapped
-    obs_space = envs.single_observation_space
-    problem = None
+    try:
+        envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **env_kwargs)
+    except (TypeError, ValueError) as error:  # the env's own message names the keyword it refuses
+        raise BadArgument(f"--env-kwargs {json.dumps(env_kwargs)} for {env_id}: {error}") from None
+    base, obs_space, problem = envs.unwrapped, envs.single_observation_space, None
     if not hasattr(base, "task_names") or getattr(base, "env_task_ids", None) is None:
         problem = "has no multi-task contract (task_names, grouped env_task_ids)"
     elif base.num_tasks < 2:
@@ -191,7 +203,7 @@ def make_envs(env_id: str, num_envs: int, env_kwargs: dict) -> gym.vector.Vector
         problem = "does not autoreset on the next step (Gymnasium's default), which this script expects"
     if problem:
         envs.close()
-        raise ValueError(f"{env_id} {problem}.")
+        raise BadArgument(f"{env_id} {problem}.")
     return RecordTaskEpisodeStatisticsVector(envs)
 
 
@@ -296,6 +308,16 @@ class Agent(nn.Module):
         return action, policy.log_prob(action), policy.entropy(), value, state
 
 
+def masked_mean(x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean of `x` over the valid entries (0 when there are none)."""
+    return (x * valid).sum() / valid.sum().clamp(min=1)
+
+
+def crossed(interval: int, before: int, after: int) -> bool:
+    """Whether the env step count passed a multiple of `interval` between `before` and `after`."""
+    return after // interval != before // interval
+
+
 def action_mask_of(infos: dict, num_envs: int, num_actions: int, device: torch.device) -> torch.Tensor:
     """The env's action mask (MultiAtari's union action space) or all actions allowed."""
     if "action_mask" in infos:
@@ -303,27 +325,43 @@ def action_mask_of(infos: dict, num_envs: int, num_actions: int, device: torch.d
     return torch.ones(num_envs, num_actions, dtype=torch.bool, device=device)
 
 
+def update_shortest_paths(shortest_paths: np.ndarray, infos: dict) -> None:
+    """Keep each env's optimal episode length (TwoRooms' `shortest_path_length` at reset) current."""
+    if "shortest_path_length" in infos:
+        started = infos.get("_shortest_path_length", np.ones(len(shortest_paths), dtype=bool))
+        shortest_paths[started] = infos["shortest_path_length"][started]
+
+
+def normalized_score(reached_goal: bool, shortest_path: float, length: int) -> float:
+    """Optimal steps / steps taken for an episode that reached its goal, 0 for one that did not."""
+    return float(shortest_path / length) if reached_goal else 0.0
+
+
 @torch.no_grad()
-def evaluate(agent: Agent, envs, layout, device: torch.device, seed: int) -> np.ndarray:
-    """Mean return per task of one episode per eval env, acting with the task policies."""
+def evaluate(agent: Agent, envs, layout, device: torch.device, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean return and normalised score (NaN where the env has none) per task, one episode per eval env."""
     num_envs, num_actions = envs.num_envs, envs.single_action_space.n
     task_ids = torch.as_tensor(envs.unwrapped.env_task_ids, device=device)
     obs, infos = envs.reset(seed=seed)
+    shortest_paths = np.full(num_envs, np.nan)
+    update_shortest_paths(shortest_paths, infos)
     state = agent.initial_state(num_envs, device)
     episode_start = torch.ones(num_envs, device=device)
-    returns = np.full(num_envs, np.nan)
+    returns, scores = np.full(num_envs, np.nan), np.full(num_envs, np.nan)
     while np.isnan(returns).any():
         mask = action_mask_of(infos, num_envs, num_actions, device)
         action, _, _, _, state = agent.get_action_and_value(
             to_tensor(obs, layout, device), state, episode_start, task_ids, mask
         )
-        obs, _, _, _, infos = envs.step(action.cpu().numpy())
+        obs, _, terminations, _, infos = envs.step(action.cpu().numpy())
         episode_start = torch.zeros(num_envs, device=device)
+        update_shortest_paths(shortest_paths, infos)
         if "episode" in infos:
-            finished = infos["_episode"] & np.isnan(returns)
-            returns[finished] = infos["episode"]["r"][finished]
-    env_task_ids = envs.unwrapped.env_task_ids
-    return np.array([returns[env_task_ids == task].mean() for task in range(envs.unwrapped.num_tasks)])
+            for i in np.flatnonzero(infos["_episode"] & np.isnan(returns)):
+                returns[i] = infos["episode"]["r"][i]
+                scores[i] = normalized_score(terminations[i], shortest_paths[i], infos["episode"]["l"][i])
+    tasks = [envs.unwrapped.env_task_ids == task for task in range(envs.unwrapped.num_tasks)]
+    return np.array([returns[task].mean() for task in tasks]), np.array([scores[task].mean() for task in tasks])
 
 
 CHECKPOINT_KEYS = {"script", "args", "run_name", "global_step", "update", "model", "optimizer", "rng"}
@@ -334,13 +372,13 @@ def load_checkpoint(path: str) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # corrupted, truncated, not a torch file, or holding foreign objects
-        raise ValueError(f"--resume {path} is not a valid checkpoint of {SCRIPT} ({type(error).__name__}).") from None
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} ({type(error).__name__}).") from None
     if not isinstance(checkpoint, dict) or set(checkpoint) != CHECKPOINT_KEYS or checkpoint["script"] != SCRIPT:
         found = checkpoint.get("script", "an unknown writer") if isinstance(checkpoint, dict) else "no dict"
-        raise ValueError(f"--resume {path} is not a valid checkpoint of {SCRIPT} (written by {found}).")
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} (written by {found}).")
     unknown = set(checkpoint["args"]) - {field.name for field in fields(Args)}
     if unknown:
-        raise ValueError(f"--resume {path} is not a valid checkpoint of {SCRIPT} (unknown args {sorted(unknown)}).")
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT} (unknown args {sorted(unknown)}).")
     return checkpoint
 
 
@@ -381,10 +419,7 @@ def main(args: Args) -> None:
         agent.load_state_dict(checkpoint["model"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         global_step, update = checkpoint["global_step"], checkpoint["update"]
-        random.setstate((checkpoint["rng"]["python"][0], tuple(checkpoint["rng"]["python"][1]), None))
-        keys, position, has_gauss, cached_gaussian = checkpoint["rng"]["numpy"]
-        np.random.set_state(("MT19937", np.array(keys, dtype=np.uint32), position, has_gauss, cached_gaussian))
-        torch.set_rng_state(checkpoint["rng"]["torch"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])  # torch draws every action; the envs are seeded
         if checkpoint["rng"]["cuda"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
         print(f"Resumed {run_name} from step {global_step}.")
@@ -412,13 +447,8 @@ def main(args: Args) -> None:
 
     def save_checkpoint() -> None:
         path = f"runs/{run_name}/checkpoint.pt"
-        python_rng, numpy_rng = random.getstate(), np.random.get_state()
-        rng = {  # plain lists and tensors, so that resume can load with weights_only=True
-            "python": [python_rng[0], list(python_rng[1])],
-            "numpy": [numpy_rng[1].tolist(), *numpy_rng[2:]],
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-        }
+        rng = {"torch": torch.get_rng_state()}
+        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         payload = {
             "script": SCRIPT,
             "args": asdict(args) | {"resume": None},
@@ -450,18 +480,14 @@ def main(args: Args) -> None:
     next_episode_start = torch.ones(args.num_envs, device=device)
     next_autoreset = torch.zeros(args.num_envs, dtype=torch.bool, device=device)
     lstm_state = agent.initial_state(args.num_envs, device)
-    batch = args.num_envs * args.num_steps
-    num_updates = args.total_timesteps // batch
+    shortest_paths = np.full(args.num_envs, np.nan)  # optimal length of each env's episode (TwoRooms)
+    update_shortest_paths(shortest_paths, infos)
     recent_returns = deque(maxlen=100)
-
-    def crossed(interval: int) -> bool:
-        """Whether the last update passed a multiple of `interval` env steps."""
-        return global_step // interval != (global_step - batch) // interval
-
     start_time, start_step, last_progress = time.time(), global_step, time.time()
 
-    while update < num_updates:
+    while global_step < args.total_timesteps:
         update += 1
+        update_start_step = global_step
         initial_lstm_state = (lstm_state[0].clone(), lstm_state[1].clone())
 
         # --- rollout --- num_steps steps of every env with the current policies
@@ -474,20 +500,25 @@ def main(args: Args) -> None:
                 )
             actions[step], values[step] = action, value
             next_obs_np, reward, terminations, truncations, infos = envs.step(action.cpu().numpy())
-            global_step += args.num_envs
+            global_step += int((~autoreset_steps[step]).sum())  # agent steps: autoreset steps ignore the action
             rewards[step] = torch.as_tensor(np.sign(reward) if args.clip_rewards else reward, device=device)
             dones[step] = torch.as_tensor(terminations, dtype=torch.float32, device=device)
             next_obs = to_tensor(next_obs_np, layout, device)
             next_mask = action_mask_of(infos, args.num_envs, num_actions, device)
             next_episode_start = next_autoreset.float()
             next_autoreset = torch.as_tensor(np.logical_or(terminations, truncations), device=device)
+            update_shortest_paths(shortest_paths, infos)
             if "episode" in infos:
                 for i in np.flatnonzero(infos["_episode"]):
                     task, ret = task_names[infos["episode"]["task_id"][i]], infos["episode"]["r"][i]
+                    length = infos["episode"]["l"][i]
                     recent_returns.append(ret)
                     writer.add_scalar("charts/episodic_return", ret, global_step)
                     writer.add_scalar(f"charts/episodic_return/{task}", ret, global_step)
-                    writer.add_scalar("charts/episodic_length", infos["episode"]["l"][i], global_step)
+                    writer.add_scalar("charts/episodic_length", length, global_step)
+                    if np.isfinite(shortest_paths[i]):
+                        score = normalized_score(terminations[i], shortest_paths[i], length)
+                        writer.add_scalar(f"charts/normalized_score/{task}", score, global_step)
                     if np.isfinite(infos["episode"]["hns"][i]):
                         writer.add_scalar(
                             f"charts/human_normalized_score/{task}", infos["episode"]["hns"][i], global_step
@@ -514,13 +545,12 @@ def main(args: Args) -> None:
             action_masks.flatten(0, 1),
             actions.flatten(),
         )
-        valid = (~autoreset_steps).flatten().float()
-        count = valid.sum().clamp(min=1.0)
-        advantages = (returns.flatten() - newvalue).detach()
-        policy_loss = -(advantages * newlogprob * valid).sum() / count
-        value_loss = (0.5 * (returns.flatten() - newvalue) ** 2 * valid).sum() / count
-        entropy_mean = (entropy * valid).sum() / count
-        loss = policy_loss - args.ent_coef * entropy_mean + args.value_coef * value_loss
+        valid = (~autoreset_steps).flatten()
+        advantages = returns.flatten() - newvalue.detach()
+        policy_loss = masked_mean(-advantages * newlogprob, valid)
+        value_loss = masked_mean(0.5 * (returns.flatten() - newvalue) ** 2, valid)
+        entropy_loss = masked_mean(entropy, valid)
+        loss = policy_loss - args.ent_coef * entropy_loss + args.value_coef * value_loss
 
         # --- update --- one RMSProp step on the shared and the task layers together (the tasks' losses
         # meet in the shared layers, so the gradient is clipped as a whole)
@@ -531,21 +561,26 @@ def main(args: Args) -> None:
 
         # --- logging --- losses and SPS, evaluation, progress line, checkpoint
         sps = int((global_step - start_step) / (time.time() - start_time))
-        if update % 10 == 0 or update == num_updates:
+        last_update = global_step >= args.total_timesteps
+        if update % 10 == 0 or last_update:
             writer.add_scalar("losses/policy_loss", policy_loss.item(), global_step)
             writer.add_scalar("losses/value_loss", value_loss.item(), global_step)
-            writer.add_scalar("losses/entropy", entropy_mean.item(), global_step)
+            writer.add_scalar("losses/entropy", entropy_loss.item(), global_step)
             writer.add_scalar("losses/grad_norm", grad_norm.item(), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
-        if args.eval_interval and (crossed(args.eval_interval) or update == num_updates):
+        if args.eval_interval and (crossed(args.eval_interval, update_start_step, global_step) or last_update):
             if eval_envs is None:
                 eval_envs = make_envs(args.env_id, len(task_names) * args.eval_episodes, env_kwargs)
-            per_task = evaluate(agent, eval_envs, layout, device, args.seed + 10_000 + update)
-            for task, ret in zip(task_names, per_task, strict=True):
+            per_task, scores = evaluate(agent, eval_envs, layout, device, args.seed + 10_000 + update)
+            for task, ret, score in zip(task_names, per_task, scores, strict=True):
                 writer.add_scalar(f"eval/episodic_return/{task}", ret, global_step)
+                if np.isfinite(score):
+                    writer.add_scalar(f"eval/normalized_score/{task}", score, global_step)
             writer.add_scalar("eval/episodic_return", per_task.mean(), global_step)
-            print(f"step {global_step}: eval return {per_task.mean():.3f}")
-        if time.time() - last_progress >= args.progress_interval or update == num_updates:
+            if np.isfinite(scores).all():
+                writer.add_scalar("eval/normalized_score", scores.mean(), global_step)
+            print(f"step {global_step}: eval/episodic_return {per_task.mean():.3f}, normalized {scores.mean():.3f}")
+        if time.time() - last_progress >= args.progress_interval or last_update:
             mean_return = f"{np.mean(recent_returns):.3f}" if recent_returns else "n/a (no episode finished yet)"
             print(
                 f"step {global_step}/{args.total_timesteps}, SPS {sps}, mean return of the last "
@@ -553,7 +588,7 @@ def main(args: Args) -> None:
                 flush=True,
             )
             last_progress = time.time()
-        if args.checkpoint_interval and crossed(args.checkpoint_interval):
+        if args.checkpoint_interval and crossed(args.checkpoint_interval, update_start_step, global_step):
             save_checkpoint()
 
     if args.save_model:
@@ -568,4 +603,7 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except BadArgument as error:
+        raise SystemExit(f"{SCRIPT}: error: {error}") from None

@@ -69,6 +69,6 @@ def test_learns_the_pixel_task(script, tmp_path, random_return):
     events = EventAccumulator(str(run_dir))
     events.Reload()
     final_step, final_return = [(e.step, e.value) for e in events.Scalars("eval/episodic_return")][-1]
-    assert final_step == STEPS
+    assert STEPS <= final_step < STEPS + 8 * 5  # the evaluation after the last update
     assert 0.1 < random_return < 0.4  # the task is neither trivial nor out of a random walk's reach
     assert final_return > random_return + MARGIN, (script, final_return, random_return)
