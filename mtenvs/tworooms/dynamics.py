@@ -21,9 +21,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from mtenvs.tworooms.layout import NO_ACTION, NUM_ACTIONS, TwoRoomsLayout
+from mtenvs.tworooms.layout import NO_ACTION, NUM_ACTIONS, PIXEL_FRAME_SIZE, PIXEL_LEVELS, TwoRoomsLayout
 
-OBSERVATION_TYPES = ("onehot", "coordinates", "image")
+OBSERVATION_TYPES = ("onehot", "coordinates", "image", "pixels")
 IMAGE_CHANNELS = 2 + (NUM_ACTIONS + 1) + 1  # walls, agent, previous action (incl. "none"), previous reward
 
 # splitmix64 constants (Steele et al. 2014), as unsigned 64-bit integers.
@@ -47,6 +47,14 @@ def observation_space(layout: TwoRoomsLayout, observation_type: str, rewards: tu
     """The single-env observation space of an encoding (see :class:`TwoRoomsBatch`)."""
     if observation_type not in OBSERVATION_TYPES:
         raise ValueError(f"Unknown observation_type {observation_type!r}; valid: {', '.join(OBSERVATION_TYPES)}.")
+    if observation_type == "pixels":
+        if layout.pixel_cell_size < 1:
+            raise ValueError(
+                f'observation_type="pixels" draws every cell at least 1 pixel wide in a {PIXEL_FRAME_SIZE}x'
+                f"{PIXEL_FRAME_SIZE} frame; this {layout.height}x{layout.width} map has more than "
+                f"{PIXEL_FRAME_SIZE} cells on a side (use a smaller map or another observation_type)."
+            )
+        return spaces.Box(0, 255, (1, PIXEL_FRAME_SIZE, PIXEL_FRAME_SIZE), dtype=np.uint8)
     low_reward, high_reward = min(0.0, *rewards), max(0.0, *rewards)
     if observation_type == "onehot":
         size = layout.free_cells.size + NUM_ACTIONS + 1 + 1
@@ -66,13 +74,16 @@ class _NumpyOps:
     """Array creation for the NumPy backend (keys are uint64)."""
 
     name = "numpy"
-    int64, float32, bool_, key_dtype = np.int64, np.float32, np.bool_, np.uint64
+    int64, float32, bool_, uint8, key_dtype = np.int64, np.float32, np.bool_, np.uint8, np.uint64
 
     def asarray(self, values: Any, dtype: Any) -> np.ndarray:
         return np.asarray(values, dtype=dtype)
 
     def zeros(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         return np.zeros(shape, dtype=dtype)
+
+    def tile_rows(self, row: np.ndarray, n: int) -> np.ndarray:
+        return np.tile(row, (n, 1))
 
     def arange(self, n: int) -> np.ndarray:
         return np.arange(n)
@@ -97,7 +108,8 @@ class _TorchOps:
 
         self.torch = torch
         self.device = torch.device(device)
-        self.int64, self.float32, self.bool_, self.key_dtype = torch.int64, torch.float32, torch.bool, torch.int64
+        self.int64, self.float32, self.bool_, self.uint8 = torch.int64, torch.float32, torch.bool, torch.uint8
+        self.key_dtype = torch.int64
 
     def asarray(self, values: Any, dtype: Any) -> Any:
         if isinstance(values, self.torch.Tensor):
@@ -107,6 +119,9 @@ class _TorchOps:
 
     def zeros(self, shape: tuple[int, ...], dtype: Any) -> Any:
         return self.torch.zeros(shape, dtype=dtype, device=self.device)
+
+    def tile_rows(self, row: Any, n: int) -> Any:
+        return row.expand(n, -1).clone()
 
     def arange(self, n: int) -> Any:
         return self.torch.arange(n, device=self.device)
@@ -129,14 +144,17 @@ class TwoRoomsBatch:
     (0-3, or 4 = none yet), ``prev_reward``, ``steps`` (this episode), ``task``, the hash ``key`` and
     ``episode`` counter.
 
-    Observation encodings (float32, per env):
+    Observation encodings (per env; float32 but for ``"pixels"``):
 
     * ``"onehot"``: ``[one-hot of the cell among the free cells (ascending flat index),
       one-hot of the previous action (5: up, right, down, left, none), previous reward]``;
     * ``"coordinates"``: ``[row, col, previous action (0-4), previous reward]``;
     * ``"image"``: ``(8, height, width)`` planes: walls, agent, five constant planes one-hot of the
       previous action, a constant plane holding the previous reward. The goal is never shown:
-      the task is what the agent must find out (or be told with ``task_obs=True``).
+      the task is what the agent must find out (or be told with ``task_obs=True``);
+    * ``"pixels"``: a ``(1, 84, 84)`` uint8 grayscale picture of the map from above, the agent a
+      bright square (:meth:`TwoRoomsLayout.pixel_tables`); nothing else, so the agent's position
+      is only in the image, and the goal is not shown either.
 
     Args:
         layout: the map and task set.
@@ -146,7 +164,7 @@ class TwoRoomsBatch:
         max_steps: episodes are truncated after this many steps.
         goal_reward: reward of the step that reaches the goal (the episode terminates there).
         step_reward: reward of every other step.
-        observation_type: ``"onehot"``, ``"coordinates"`` or ``"image"``.
+        observation_type: ``"onehot"``, ``"coordinates"``, ``"image"`` or ``"pixels"``.
         device: ``None`` for NumPy, else a torch device.
     """
 
@@ -178,6 +196,10 @@ class TwoRoomsBatch:
         self._starts = ops.asarray(layout.start_cells, ops.int64)
         self._free_index = ops.asarray(layout.free_index, ops.int64)
         self._wall_plane = ops.asarray(layout.walls.ravel(), ops.float32)
+        if observation_type == "pixels":
+            background, cell_pixels = layout.pixel_tables()
+            self._pixel_background = ops.asarray(background[None], ops.uint8)
+            self._cell_pixels = ops.asarray(cell_pixels, ops.int64)
         self._rows = ops.arange(num_envs)
         self._onehot_row_starts = self._rows * (layout.free_cells.size + NUM_ACTIONS + 2)
         # 0-d float32 arrays, so that where() keeps rewards float32 in both backends.
@@ -255,8 +277,12 @@ class TwoRoomsBatch:
 
     # -- observations -----------------------------------------------------------------------
     def observe(self) -> Any:
-        """The observation batch in this batch's encoding (a new array, float32)."""
+        """The observation batch in this batch's encoding (a new array)."""
         ops, n, layout = self.ops, self.num_envs, self.layout
+        if self.observation_type == "pixels":
+            frames = ops.tile_rows(self._pixel_background, n)
+            frames[self._rows[:, None], self._cell_pixels[self.position]] = PIXEL_LEVELS["agent"]
+            return frames.reshape(n, 1, PIXEL_FRAME_SIZE, PIXEL_FRAME_SIZE)
         if self.observation_type == "coordinates":
             obs = ops.zeros((n, 4), ops.float32)
             obs[:, 0] = self.position // layout.width

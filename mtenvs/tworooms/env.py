@@ -71,6 +71,12 @@ class TwoRoomsEnv(MultiTaskEnv):
     * ``"image"``: ``(8, height, width)`` — planes for walls and agent, five constant planes
       one-hot of the previous action, and a constant plane holding the previous reward.
 
+    ``"pixels"`` is the one encoding that is not Distral's state: a ``Box(0, 255, (1, 84, 84),
+    uint8)`` grayscale picture of the map from above (the input size of the Atari CNNs), in
+    square cells as large as fit, centred; walls and margin dark, free cells grey, the agent a
+    bright square. It holds the agent's position and nothing else (no previous action or reward),
+    so a pixel agent must read the position off the image.
+
     ## Rewards
     ``goal_reward`` (1.0) on the step that reaches the goal, ``step_reward`` (0.0) on every other step.
 

@@ -42,6 +42,10 @@ COLORS = {
     "policy": (30, 90, 200),
 }
 
+# The "pixels" observation: an Atari-sized grayscale frame (the paper CNNs' 84x84 input).
+PIXEL_FRAME_SIZE = 84
+PIXEL_LEVELS = {"wall": 0, "floor": 150, "agent": 255}  # outside the map is drawn as wall
+
 
 def two_rooms_map(room_size: int, corridor_length: int) -> list[str]:
     """ASCII map of two square rooms side by side, joined at mid-height by a horizontal corridor.
@@ -138,6 +142,30 @@ class TwoRoomsLayout:
             top, left = row * CELL_PIXELS + margin, col * CELL_PIXELS + margin
             image[top : top + CELL_PIXELS - 2 * margin, left : left + CELL_PIXELS - 2 * margin] = COLORS["agent"]
         return image
+
+    @property
+    def pixel_cell_size(self) -> int:
+        """Side in pixels of one cell in the ``"pixels"`` frame: square cells, as large as fit in it."""
+        return PIXEL_FRAME_SIZE // max(self.height, self.width)
+
+    def pixel_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """What the ``"pixels"`` observation is drawn from.
+
+        Returns ``(background, cell_pixels)``: the ``(84 * 84,)`` uint8 frame of the map without
+        the agent (walls and the margin around the centred map dark, free cells grey), and for
+        every cell (flat index) the ``(cell_size ** 2,)`` flat indices of its pixels in that frame.
+        """
+        size = self.pixel_cell_size
+        top = (PIXEL_FRAME_SIZE - size * self.height) // 2
+        left = (PIXEL_FRAME_SIZE - size * self.width) // 2
+        rows, cols = np.divmod(np.arange(self.walls.size), self.width)
+        offsets = np.arange(size)
+        pixel_rows = top + rows[:, None, None] * size + offsets[None, :, None]
+        pixel_cols = left + cols[:, None, None] * size + offsets[None, None, :]
+        cell_pixels = (pixel_rows * PIXEL_FRAME_SIZE + pixel_cols).reshape(self.walls.size, size * size)
+        background = np.full(PIXEL_FRAME_SIZE * PIXEL_FRAME_SIZE, PIXEL_LEVELS["wall"], dtype=np.uint8)
+        background[cell_pixels[self.free_cells].ravel()] = PIXEL_LEVELS["floor"]
+        return background, cell_pixels.astype(np.int64)
 
     def policy_frame(self, probabilities: np.ndarray, goal: int | None = None) -> np.ndarray:
         """The map with a policy drawn over it: from each free cell's centre, a bar per action whose

@@ -44,7 +44,7 @@ RANGE_CASES = [
     ({"goals": [[1, 1], [1, 1]]}, ValueError, r"goals must be distinct cells"),
     ({"goals": [[1, 1]], "num_tasks": 2}, ValueError, r"num_tasks=2 disagrees with the 1 goals"),
     ({"goals": []}, ValueError, r"goals must name at least one"),
-    ({"observation_type": "pixels"}, ValueError, r"Unknown observation_type 'pixels'; valid: onehot"),
+    ({"observation_type": "rgb"}, ValueError, r"Unknown observation_type 'rgb'; valid: onehot"),
     ({"render_mode": "human"}, ValueError, r"Unknown render_mode 'human'"),
     ({"goal_reward": 1e7}, ValueError, r"goal_reward must be a finite number in \[-1000000\.0, 1000000\.0\]"),
 ]
