@@ -432,7 +432,8 @@ def main(args: Args) -> None:
             save_code=True,
             mode="online" if os.environ.get("WANDB_API_KEY") else "offline",
         )
-    writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step if checkpoint else None)
+    # Events after the checkpoint are dropped; its own step was logged before it was saved.
+    writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step + 1 if checkpoint else None)
     if not checkpoint:
         # Versions and emulator protocol go with the hyperparameters: scores only compare within one protocol.
         record = {**vars(args), **run_provenance(envs), "torch_version": torch.__version__}
