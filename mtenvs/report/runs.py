@@ -147,6 +147,21 @@ def _read_event_file(path: Path, run: Run, skipped: list[Skipped]) -> None:
                 run.hyperparameters.update(parse_hyperparameters(raw.decode("utf-8", "replace")))
 
 
+def _purge_step(path: Path) -> int | None:
+    """The step a resumed run's writer purges from (``SummaryWriter(purge_step=...)`` writes it as a
+    session START event): earlier files' events at or after it were overwritten by this file."""
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import SessionLog
+
+    try:
+        for event in LegacyEventFileLoader(str(path)).Load():
+            if event.HasField("session_log") and event.session_log.status == SessionLog.START:
+                return int(event.step)
+    except Exception:  # a damaged file: _read_event_file reports it; purge nothing
+        return None
+    return None
+
+
 def _load_run_dir(run_dir: Path) -> tuple[Run | None, list[Skipped]]:
     skipped: list[Skipped] = []
     match = RUN_NAME.match(run_dir.name)
@@ -162,7 +177,12 @@ def _load_run_dir(run_dir: Path) -> tuple[Run | None, list[Skipped]]:
         seed=int(match["seed"]),
         source=str(run_dir),
     )
-    for path in files:
+    for path in sorted(files, key=lambda f: f.name):  # event file names start with their creation time
+        purge = _purge_step(path)
+        if purge is not None:  # a resumed run: drop what it logged after its checkpoint, as TensorBoard does
+            for tag, series in run.scalars.items():
+                keep = series.steps < purge
+                run.scalars[tag] = Series(series.steps[keep], series.values[keep], series.wall_times[keep])
         _read_event_file(path, run, skipped)
     if not any(len(s) for s in run.scalars.values()):
         skipped.append(Skipped(str(run_dir), "no scalar metric could be read"))

@@ -93,3 +93,21 @@ def test_wandb_runs_use_the_tensorboard_step() -> None:
     np.testing.assert_allclose(series.values, [1.0, 3.0])
     assert runs[0].runtime_s == pytest.approx(2.0)
     assert len(skipped) == 1 and "x2" in skipped[0].what
+
+
+def test_a_resumed_run_keeps_only_the_resumed_events_after_its_purge_step(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir = tmp_path / "TwoRooms-v0__algo__1__100"
+    first = SummaryWriter(str(run_dir))
+    for step in range(0, 11):  # killed after step 10; its checkpoint was taken at step 5
+        first.add_scalar("charts/episodic_return", 1.0, step)
+    first.close()
+    resumed = SummaryWriter(str(run_dir), purge_step=6)
+    for step in range(6, 13):
+        resumed.add_scalar("charts/episodic_return", 2.0, step)
+    resumed.close()
+    (run,), _ = load_tensorboard_runs(tmp_path)
+    series = run.scalars["charts/episodic_return"]
+    assert series.steps.tolist() == list(range(13))  # no step twice
+    assert series.values.tolist() == [1.0] * 6 + [2.0] * 7  # steps 6..10 come from the resumed writer
