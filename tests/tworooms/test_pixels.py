@@ -120,6 +120,6 @@ def test_map_too_large_for_the_frame_is_refused():
     with pytest.raises(ValueError, match=r"3x86 map has more than 84 cells on a side"):
         TwoRoomsEnv(layout=wide, observation_type="pixels")
     with pytest.raises(ValueError, match="pixels"):
-        TwoRoomsVectorEnv(2, layout=wide, observation_type="pixels")
+        TwoRoomsVectorEnv(8, layout=wide, observation_type="pixels")
     with pytest.raises(ValueError, match="valid: onehot, coordinates, image, pixels"):
         TwoRoomsEnv(observation_type="rgb")
