@@ -9,6 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mtenvs.control.canvas import Canvas
+from mtenvs.validation import check_choice, check_int
 
 MASS = 1.0
 GRAVITY = 9.81
@@ -102,12 +103,8 @@ class CarOnHillEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(self, max_episode_steps: int = HORIZON, render_mode: str | None = None):
-        if not isinstance(max_episode_steps, int) or isinstance(max_episode_steps, bool) or max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be an int >= 1, got {max_episode_steps!r}.")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"Unknown render_mode {render_mode!r}; valid: {self.metadata['render_modes']}.")
-        self.max_episode_steps = max_episode_steps
-        self.render_mode = render_mode
+        self.max_episode_steps = check_int("max_episode_steps", max_episode_steps, 1)
+        self.render_mode = check_choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
         high = np.array([2 * MAX_POSITION, 2 * MAX_SPEED], dtype=np.float32)
         self.observation_space = spaces.Box(-high, high, dtype=np.float32)
         self.action_space = spaces.Discrete(len(FORCES))

@@ -17,16 +17,15 @@ from mtenvs.control.tasks import (
     resolve_tasks,
 )
 from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
+from mtenvs.validation import check_choice
 
 MASKED_ACTION_MODES = ("clamp", "raise")
 
 
 def check_control_options(masked_action: str, render_mode: str | None, render_modes: list[str]) -> None:
     """Validate the options shared by the single and vector MultiControl envs."""
-    if masked_action not in MASKED_ACTION_MODES:
-        raise ValueError(f"Unknown masked_action {masked_action!r}; valid modes: {', '.join(MASKED_ACTION_MODES)}.")
-    if render_mode is not None and render_mode not in render_modes:
-        raise ValueError(f"Unknown render_mode {render_mode!r}; valid: {render_modes}.")
+    check_choice("masked_action", masked_action, MASKED_ACTION_MODES)
+    check_choice("render_mode", render_mode, (None, *render_modes))
 
 
 class MultiControlEnv(MultiTaskEnv):

@@ -274,7 +274,7 @@ def test_task_observation_and_episode_statistics():
         ({"tasks": []}, "non-empty list"),
         ({"tasks": "CartPole"}, "non-empty list"),
         ({"tasks": ["CartPole", "CartPole"]}, "twice"),
-        ({"masked_action": "noop"}, "valid modes: clamp, raise"),
+        ({"masked_action": "noop"}, "valid: clamp, raise"),
         ({"episode_steps": {"CartPole": 0}}, r"episode_steps\['CartPole'\] must be an int >= 1"),
         ({"episode_steps": {"CartPole": 2.5}}, "must be an int"),
         ({"episode_steps": {"Foo": 10}}, "not one of the tasks"),

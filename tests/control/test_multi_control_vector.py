@@ -121,7 +121,7 @@ def test_masked_actions_in_the_vector_env():
         ({"num_envs": 2, "task_assignment": "mixed"}, ValueError, "valid: grouped, sampled"),
         ({"num_envs": 2, "vectorization": "gpu"}, ValueError, "valid: native, sync, async"),
         ({"num_envs": 2, "tasks": ["Foo"]}, ValueError, "Unknown task 'Foo'"),
-        ({"num_envs": 2, "masked_action": "noop"}, ValueError, "valid modes"),
+        ({"num_envs": 2, "masked_action": "noop"}, ValueError, "valid: clamp, raise"),
     ],
 )
 def test_bad_vector_arguments(kwargs, error, message):
