@@ -22,6 +22,7 @@ import math
 import os
 import pickle
 import random
+import sys
 import time
 import zipfile
 from collections import deque
@@ -127,61 +128,75 @@ def resolve_defaults(args: Args, image: bool) -> Args:
     return Args(**{**asdict(args), **{k: v for k, v in family.items() if getattr(args, k) is None}})
 
 
+class BadArgument(ValueError):
+    """An invalid argument, found before training; the command line prints its message without a traceback."""
+
+
 def check_args(args: Args) -> dict:
     """Reject invalid hyperparameters before anything is built; return the parsed env kwargs."""
+    if isinstance(args.seed, bool) or not isinstance(args.seed, int) or not 0 <= args.seed <= 2**30:
+        raise BadArgument(
+            f"--seed must be an integer in [0, 2**30] (the envs are seeded with seed + offsets), got {args.seed!r}."
+        )
     for name in ("total_timesteps", "buffer_size", "batch_size", "train_frequency"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
     for name in ("checkpoint_interval", "eval_interval", "eval_episodes", "torch_threads", "learning_starts"):
         value = getattr(args, name)
         if value is not None and value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be >= 0, got {value}.")
     if not args.hidden_sizes or min(args.hidden_sizes) < 1:
-        raise ValueError(f"hidden_sizes must be one or more widths >= 1, got {args.hidden_sizes}.")
+        raise BadArgument(f"--hidden-sizes must be one or more widths >= 1, got {args.hidden_sizes}.")
     if not (math.isfinite(args.tau) and args.tau > 0.0):
-        raise ValueError(f"tau must be a finite number > 0, got {args.tau}.")
+        raise BadArgument(f"--tau must be a finite number > 0, got {args.tau}.")
     for name in ("epsilon", "eval_epsilon"):
         if getattr(args, name) is not None and not 0.0 <= getattr(args, name) <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {getattr(args, name)}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must lie in [0, 1], got {getattr(args, name)}.")
     if not (math.isfinite(args.feature_regression_scale) and args.feature_regression_scale >= 0.0):
-        raise ValueError(f"feature_regression_scale must be a finite number >= 0, got {args.feature_regression_scale}.")
+        raise BadArgument(
+            f"--feature-regression-scale must be a finite number >= 0, got {args.feature_regression_scale}."
+        )
     if args.learning_rate is not None and not (math.isfinite(args.learning_rate) and args.learning_rate > 0.0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {args.learning_rate}.")
+        raise BadArgument(f"--learning-rate must be a finite number > 0, got {args.learning_rate}.")
     if args.optimizer not in (None, "paper_adam", "adam"):
-        raise ValueError(f"optimizer must be 'paper_adam' or 'adam', got {args.optimizer!r}.")
+        raise BadArgument(f"--optimizer must be 'paper_adam' or 'adam', got {args.optimizer!r}.")
     if not args.experts:
-        raise ValueError(
-            "experts: give one dqn.py checkpoint per task of the env, in task order (--experts A.pt B.pt)."
+        raise BadArgument(
+            "--experts: give one dqn.py checkpoint per task of the env, in task order (--experts A.pt B.pt)."
         )
     for path in args.experts:
         if not os.path.isfile(path):
-            raise ValueError(f"experts: {path} does not exist or is not a file.")
+            raise BadArgument(f"--experts: {path} does not exist or is not a file.")
     try:
         env_kwargs = json.loads(args.env_kwargs)
     except json.JSONDecodeError as error:
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
     if not isinstance(env_kwargs, dict):
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r}.")
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
+    for reserved, setter in (("num_envs", "one env per task, times --eval-episodes to evaluate"),
+                             ("task_assignment", "'grouped'")):  # fmt: skip
+        if reserved in env_kwargs:
+            raise BadArgument(f"--env-kwargs must not set {reserved!r}: actor_mimic.py sets it ({setter}).")
     return env_kwargs
 
 
 def make_envs(env_id: str, env_kwargs: dict, envs_per_task: int = 1) -> gym.vector.VectorEnv:
     """Grouped multi-task vector env with `envs_per_task` envs per task, in task order."""
     if env_id not in gym.registry or not str(gym.spec(env_id).entry_point).startswith("mtenvs."):
-        raise ValueError(f"env_id {env_id!r} is not a multi-task mtenvs id (see `mtenvs list`).")
+        raise BadArgument(f"--env-id {env_id!r} is not a multi-task mtenvs id (see `mtenvs list`).")
     num_tasks = gym.make(env_id, **env_kwargs).unwrapped.num_tasks
     envs = gym.make_vec(env_id, num_envs=num_tasks * envs_per_task, task_assignment="grouped", **env_kwargs)
     if not isinstance(envs.single_action_space, spaces.Discrete):
         envs.close()
-        raise ValueError(f"Actor-Mimic needs a Discrete action space, {env_id} has {envs.single_action_space}.")
+        raise BadArgument(f"Actor-Mimic needs a Discrete action space, {env_id} has {envs.single_action_space}.")
     obs_space = envs.single_observation_space
     if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (1, 3):
         envs.close()
-        raise ValueError(f"Observations must be a Box vector or a (C, H, W) image stack; {env_id} gives {obs_space}.")
+        raise BadArgument(f"Observations must be a Box vector or a (C, H, W) image stack; {env_id} gives {obs_space}.")
     if AutoresetMode(envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)) != AutoresetMode.NEXT_STEP:
         envs.close()
-        raise ValueError(f"{env_id}: this script expects next-step autoreset (Gymnasium's default).")
+        raise BadArgument(f"{env_id}: this script expects next-step autoreset (Gymnasium's default).")
     return RecordTaskEpisodeStatisticsVector(envs)
 
 
@@ -306,10 +321,10 @@ def read_checkpoint(path: str, expected_format: str, writer_script: str) -> dict
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"{path} is not a valid checkpoint of {writer_script} (cannot be read: {reason}).") from None
+        raise BadArgument(f"{path} is not a valid checkpoint of {writer_script} (cannot be read: {reason}).") from None
     if not isinstance(payload, dict) or payload.get("format") != expected_format:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(
+        raise BadArgument(
             f"{path} is not a valid checkpoint of {writer_script}: "
             f"expected format {expected_format!r}, found {found!r}."
         )
@@ -321,37 +336,37 @@ def load_experts(
 ) -> list[QNetwork]:
     """One frozen expert per task; a clear error if a checkpoint was made for another task or shape."""
     if len(paths) != len(task_names):
-        raise ValueError(
-            f"experts: got {len(paths)} checkpoints for the {len(task_names)} tasks {list(task_names)}; "
+        raise BadArgument(
+            f"--experts: got {len(paths)} checkpoints for the {len(task_names)} tasks {list(task_names)}; "
             "give one per task, in task order."
         )
     experts = []
     for path, task, mask in zip(paths, task_names, masks, strict=True):
         ckpt = read_checkpoint(path, EXPERT_FORMAT, "dqn.py")
         if ckpt.get("task") != task:
-            raise ValueError(
-                f"experts: {path} is an expert for task {ckpt.get('task')!r}, but this slot is task {task!r}."
+            raise BadArgument(
+                f"--experts: {path} is an expert for task {ckpt.get('task')!r}, but this slot is task {task!r}."
             )
         if tuple(ckpt["obs_shape"]) != tuple(obs_shape):
-            raise ValueError(
-                f"experts: {path} (task {task!r}) was trained on observations of shape {tuple(ckpt['obs_shape'])}, "
+            raise BadArgument(
+                f"--experts: {path} (task {task!r}) was trained on observations of shape {tuple(ckpt['obs_shape'])}, "
                 f"the env gives {tuple(obs_shape)} for task {task!r}."
             )
         if ckpt["num_actions"] != num_actions:
-            raise ValueError(
-                f"experts: {path} (task {task!r}) has {ckpt['num_actions']} actions, "
+            raise BadArgument(
+                f"--experts: {path} (task {task!r}) has {ckpt['num_actions']} actions, "
                 f"the env's action space for task {task!r} has {num_actions}."
             )
         if "action_mask" in ckpt and not np.array_equal(np.asarray(ckpt["action_mask"], dtype=bool), mask):
-            raise ValueError(
-                f"experts: {path} (task {task!r}) has valid actions {ckpt['action_mask']}, "
+            raise BadArgument(
+                f"--experts: {path} (task {task!r}) has valid actions {ckpt['action_mask']}, "
                 f"the env's are {mask.astype(int).tolist()}."
             )
         expert = QNetwork(ckpt["torso_type"], tuple(obs_shape), tuple(ckpt.get("hidden_sizes") or ()), num_actions)
         try:
             expert.load_state_dict({k: v for k, v in ckpt["q_network"].items() if k.split(".")[0] in ("torso", "head")})
         except RuntimeError as error:
-            raise ValueError(
+            raise BadArgument(
                 f"{path} is not a valid checkpoint of dqn.py (its network does not load: {error})."
             ) from None
         experts.append(expert.eval().requires_grad_(False))
@@ -401,6 +416,8 @@ def restore_rng(state: dict) -> None:
 
 def main(args: Args) -> None:
     checkpoint = None
+    if args.resume and not os.path.isfile(args.resume):
+        raise BadArgument(f"--resume {args.resume}: no such file.")
     if args.resume:
         checkpoint = read_checkpoint(args.resume, "mtenvs-amn-train/1", "actor_mimic.py (checkpoint.pt)")
         args = Args(**dict(checkpoint["args"], resume=args.resume, cuda=args.cuda))
@@ -617,4 +634,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except BadArgument as error:
+        print(f"actor_mimic.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

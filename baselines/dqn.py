@@ -34,6 +34,7 @@ import math
 import os
 import pickle
 import random
+import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, replace
@@ -149,7 +150,9 @@ def env_family(env_id: str) -> str:
     """``control``, ``atari`` or ``default``: which defaults apply to ``env_id``."""
     entry_point = str(gym.spec(env_id).entry_point)
     if not entry_point.startswith("mtenvs."):
-        raise ValueError(f"{env_id} is not an mtenvs env (entry point {entry_point}); dqn.py needs the task contract.")
+        raise BadArgument(
+            f"--env-id {env_id} is not an mtenvs env (entry point {entry_point}); dqn.py needs the task contract."
+        )
     if entry_point.startswith("mtenvs.control"):
         return "control"
     return "atari" if entry_point.startswith("mtenvs.atari") else "default"
@@ -165,41 +168,50 @@ def resolve_defaults(args: Args) -> Args:
     return replace(args, **filled)
 
 
+class BadArgument(ValueError):
+    """An invalid argument, found before training; the command line prints its message without a traceback."""
+
+
 def check_args(args: Args) -> dict:
     """Reject invalid hyperparameters before anything is built; return the parsed env kwargs."""
+    if isinstance(args.seed, bool) or not isinstance(args.seed, int) or not 0 <= args.seed <= 2**30:
+        raise BadArgument(
+            f"--seed must be an integer in [0, 2**30] (the envs are seeded with seed + offsets), got {args.seed!r}."
+        )
     for name in ("learning_rate", "start_e", "end_e", "eval_epsilon", "gamma"):
         value = getattr(args, name)
         if value is not None and not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be finite, got {value}.")
     for name in ("total_timesteps", "buffer_size", "batch_size", "target_network_frequency", "exploration_steps",
                  "train_frequency", "eval_episodes"):  # fmt: skip
         if getattr(args, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(args, name)}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
     for name in ("checkpoint_interval", "eval_interval", "torch_threads", "learning_starts"):
         if getattr(args, name) < 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(args, name)}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
     if not args.learning_rate > 0.0:
-        raise ValueError(f"learning_rate must be > 0, got {args.learning_rate}.")
+        raise BadArgument(f"--learning-rate must be > 0, got {args.learning_rate}.")
     if args.gamma is not None and not 0.0 < args.gamma <= 1.0:
-        raise ValueError(f"gamma must lie in (0, 1], got {args.gamma}.")
+        raise BadArgument(f"--gamma must lie in (0, 1], got {args.gamma}.")
     for name in ("start_e", "end_e", "eval_epsilon"):
         if not 0.0 <= getattr(args, name) <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {getattr(args, name)}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must lie in [0, 1], got {getattr(args, name)}.")
     if args.optimizer not in ("adam", "rmsprop"):
-        raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {args.optimizer!r}.")
+        raise BadArgument(f"--optimizer must be 'adam' or 'rmsprop', got {args.optimizer!r}.")
     if not args.hidden_sizes or min(args.hidden_sizes) < 1:
-        raise ValueError(f"hidden_sizes must be one or more widths >= 1, got {args.hidden_sizes}.")
+        raise BadArgument(f"--hidden-sizes must be one or more widths >= 1, got {args.hidden_sizes}.")
     if args.batch_size > args.buffer_size:
-        raise ValueError(f"batch_size={args.batch_size} exceeds buffer_size={args.buffer_size}.")
+        raise BadArgument(f"--batch-size={args.batch_size} exceeds --buffer-size={args.buffer_size}.")
     try:
         env_kwargs = json.loads(args.env_kwargs)
     except json.JSONDecodeError as err:
-        raise ValueError(f"env_kwargs is not valid JSON ({err}): {args.env_kwargs!r}.") from err
+        raise BadArgument(f"--env-kwargs is not valid JSON ({err}): {args.env_kwargs!r}.") from err
     if not isinstance(env_kwargs, dict):
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r}.")
-    for reserved in ("task", "task_schedule", "task_obs"):
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
+    for reserved, setter in (("task", "--task"), ("task_schedule", "'fixed', for --task"), ("task_obs", "--task"),
+                             ("num_envs", "one env"), ("task_assignment", "one env, pinned by --task")):  # fmt: skip
         if reserved in env_kwargs:
-            raise ValueError(f"env_kwargs may not set {reserved!r}: dqn.py runs --task with task_schedule='fixed'.")
+            raise BadArgument(f"--env-kwargs must not set {reserved!r}: dqn.py sets it ({setter}).")
     return env_kwargs
 
 
@@ -210,11 +222,11 @@ def make_env(env_id: str, task: str, env_kwargs: dict) -> gym.Env:
     obs_space, action_space = probe.observation_space, probe.action_space
     probe.close()
     if task not in task_names:
-        raise ValueError(f"--task {task!r} is not a task of {env_id}; its tasks: {', '.join(task_names)}.")
+        raise BadArgument(f"--task {task!r} is not a task of {env_id}; its tasks: {', '.join(task_names)}.")
     if not isinstance(action_space, spaces.Discrete):
-        raise ValueError(f"DQN needs a Discrete action space, {env_id} has {action_space}.")
+        raise BadArgument(f"DQN needs a Discrete action space, {env_id} has {action_space}.")
     if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (1, 3):
-        raise ValueError(
+        raise BadArgument(
             f"Observations must be a Box vector (MLP torso) or image (Nature CNN); {env_id} gives {obs_space}."
         )
     env = gym.make(env_id, task_schedule="fixed", task=task, **env_kwargs)
@@ -289,12 +301,12 @@ def load_transfer_checkpoint(path: str) -> dict:
     except FileNotFoundError:
         raise
     except Exception as err:  # torch raises many types for foreign or truncated files
-        raise ValueError(
+        raise BadArgument(
             f"{path} is not a valid checkpoint of dqn.py or actor_mimic.py: {type(err).__name__}."
         ) from err
     required = ("format", "obs_shape", "torso_type", "q_network")
     if not isinstance(data, dict) or data.get("format") not in TRANSFER_FORMATS or any(k not in data for k in required):
-        raise ValueError(
+        raise BadArgument(
             f"{path} is not a valid checkpoint of dqn.py or actor_mimic.py "
             f"(expected format {' or '.join(TRANSFER_FORMATS)})."
         )
@@ -305,21 +317,21 @@ def copy_torso(q_network: QNetwork, source: dict, path: str, obs_shape: list[int
                hidden_sizes: list[int] | None) -> list[str]:  # fmt: skip
     """Copy the source's ``torso.*`` tensors into ``q_network`` after checking that they fit; their names."""
     if source["torso_type"] != torso_type:
-        raise ValueError(f"--init-from {path}: its torso is {source['torso_type']}, this run's is {torso_type}.")
+        raise BadArgument(f"--init-from {path}: its torso is {source['torso_type']}, this run's is {torso_type}.")
     if list(source["obs_shape"]) != list(obs_shape):
-        raise ValueError(
+        raise BadArgument(
             f"--init-from {path}: observation shape {list(source['obs_shape'])} does not fit "
             f"this env's {list(obs_shape)}."
         )
     if torso_type == "mlp" and list(source.get("hidden_sizes", [])) != list(hidden_sizes):
-        raise ValueError(
-            f"--init-from {path}: hidden_sizes {list(source.get('hidden_sizes', []))} differ from this run's "
+        raise BadArgument(
+            f"--init-from {path}: its --hidden-sizes {list(source.get('hidden_sizes', []))} differ from this run's "
             f"{list(hidden_sizes)}; pass --hidden-sizes {' '.join(map(str, source.get('hidden_sizes', [])))}."
         )
     torso = {k[len("torso.") :]: v for k, v in source["q_network"].items() if k.startswith("torso.")}
     own = q_network.torso.state_dict()
     if set(torso) != set(own) or any(torso[k].shape != own[k].shape for k in own):
-        raise ValueError(f"--init-from {path}: its torso tensors do not match this network's ({sorted(own)}).")
+        raise BadArgument(f"--init-from {path}: its torso tensors do not match this network's ({sorted(own)}).")
     q_network.torso.load_state_dict(torso)
     return [f"torso.{k} {tuple(v.shape)}" for k, v in torso.items()]
 
@@ -328,11 +340,11 @@ def load_resume_checkpoint(path: str) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
-        raise
+        raise BadArgument(f"--resume {path}: no such file.") from None
     except Exception as err:
-        raise ValueError(f"{path} is not a valid checkpoint of dqn.py (--resume): {type(err).__name__}.") from err
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of dqn.py ({type(err).__name__}).") from err
     if not isinstance(data, dict) or data.get("format") != RESUME_FORMAT:
-        raise ValueError(f"{path} is not a valid checkpoint of dqn.py (--resume needs a runs/<run>/checkpoint.pt).")
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of dqn.py (it needs a runs/<run>/checkpoint.pt).")
     return data
 
 
@@ -614,4 +626,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except BadArgument as error:
+        print(f"dqn.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

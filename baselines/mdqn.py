@@ -16,6 +16,7 @@ import math
 import os
 import pickle
 import random
+import sys
 import time
 import zipfile
 from collections import deque
@@ -123,55 +124,67 @@ def resolve_defaults(args: Args, image: bool) -> Args:
     return Args(**{**asdict(args), **{k: v for k, v in family.items() if getattr(args, k) is None}})
 
 
+class BadArgument(ValueError):
+    """An invalid argument, found before training; the command line prints its message without a traceback."""
+
+
 def check_args(args: Args) -> dict:
     """Reject invalid hyperparameters before anything is built; return the parsed env kwargs."""
+    if isinstance(args.seed, bool) or not isinstance(args.seed, int) or not 0 <= args.seed <= 2**30:
+        raise BadArgument(
+            f"--seed must be an integer in [0, 2**30] (the envs are seeded with seed + offsets), got {args.seed!r}."
+        )
     for name in ("total_timesteps", "buffer_size", "batch_size", "train_frequency", "target_network_frequency"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be >= 1, got {value}.")
     for name in ("checkpoint_interval", "eval_interval", "eval_episodes", "torch_threads", "learning_starts"):
         value = getattr(args, name)
         if value is not None and value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be >= 0, got {value}.")
     if args.exploration_steps is not None and args.exploration_steps < 1:
-        raise ValueError(f"exploration_steps must be >= 1, got {args.exploration_steps}.")
+        raise BadArgument(f"--exploration-steps must be >= 1, got {args.exploration_steps}.")
     if not args.hidden_sizes or min(args.hidden_sizes) < 1:
-        raise ValueError(f"hidden_sizes must be one or more widths >= 1, got {args.hidden_sizes}.")
+        raise BadArgument(f"--hidden-sizes must be one or more widths >= 1, got {args.hidden_sizes}.")
     if args.gamma is not None and not 0.0 < args.gamma <= 1.0:
-        raise ValueError(f"gamma must lie in (0, 1], got {args.gamma}.")
+        raise BadArgument(f"--gamma must lie in (0, 1], got {args.gamma}.")
     for name in ("start_e", "end_e", "eval_epsilon"):
         value = getattr(args, name)
         if value is not None and not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {value}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must lie in [0, 1], got {value}.")
     if args.learning_rate is not None and not (math.isfinite(args.learning_rate) and args.learning_rate > 0.0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {args.learning_rate}.")
+        raise BadArgument(f"--learning-rate must be a finite number > 0, got {args.learning_rate}.")
     if args.optimizer not in (None, "rmsprop", "adam"):
-        raise ValueError(f"optimizer must be 'rmsprop' or 'adam', got {args.optimizer!r}.")
+        raise BadArgument(f"--optimizer must be 'rmsprop' or 'adam', got {args.optimizer!r}.")
     try:
         env_kwargs = json.loads(args.env_kwargs)
     except json.JSONDecodeError as error:
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
     if not isinstance(env_kwargs, dict):
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r}.")
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
+    for reserved, setter in (("num_envs", "one env per task, times --eval-episodes to evaluate"),
+                             ("task_assignment", "'grouped'")):  # fmt: skip
+        if reserved in env_kwargs:
+            raise BadArgument(f"--env-kwargs must not set {reserved!r}: mdqn.py sets it ({setter}).")
     return env_kwargs
 
 
 def make_envs(env_id: str, env_kwargs: dict, envs_per_task: int = 1) -> gym.vector.VectorEnv:
     """Grouped multi-task vector env with `envs_per_task` envs per task, in task order."""
     if env_id not in gym.registry or not str(gym.spec(env_id).entry_point).startswith("mtenvs."):
-        raise ValueError(f"env_id {env_id!r} is not a multi-task mtenvs id (see `mtenvs list`).")
+        raise BadArgument(f"--env-id {env_id!r} is not a multi-task mtenvs id (see `mtenvs list`).")
     num_tasks = gym.make(env_id, **env_kwargs).unwrapped.num_tasks
     envs = gym.make_vec(env_id, num_envs=num_tasks * envs_per_task, task_assignment="grouped", **env_kwargs)
     if not isinstance(envs.single_action_space, spaces.Discrete):
         envs.close()
-        raise ValueError(f"DQN needs a Discrete action space, {env_id} has {envs.single_action_space}.")
+        raise BadArgument(f"DQN needs a Discrete action space, {env_id} has {envs.single_action_space}.")
     obs_space = envs.single_observation_space
     if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) not in (1, 3):
         envs.close()
-        raise ValueError(f"Observations must be a Box vector or a (C, H, W) image stack; {env_id} gives {obs_space}.")
+        raise BadArgument(f"Observations must be a Box vector or a (C, H, W) image stack; {env_id} gives {obs_space}.")
     if AutoresetMode(envs.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)) != AutoresetMode.NEXT_STEP:
         envs.close()
-        raise ValueError(f"{env_id}: this script expects next-step autoreset (Gymnasium's default).")
+        raise BadArgument(f"{env_id}: this script expects next-step autoreset (Gymnasium's default).")
     return RecordTaskEpisodeStatisticsVector(envs)
 
 
@@ -256,9 +269,13 @@ def read_checkpoint(path: str) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ValueError(f"{path} is not a valid checkpoint of {script} (cannot be read: {reason}).") from None
+        raise BadArgument(
+            f"--resume {path} is not a valid checkpoint of {script} (cannot be read: {reason})."
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a valid checkpoint of {script} (expected format {CHECKPOINT_FORMAT!r}).")
+        raise BadArgument(
+            f"--resume {path} is not a valid checkpoint of {script} (expected format {CHECKPOINT_FORMAT!r})."
+        )
     return payload
 
 
@@ -279,6 +296,8 @@ def restore_rng(state: dict) -> None:
 
 def main(args: Args) -> None:
     checkpoint = None
+    if args.resume and not os.path.isfile(args.resume):
+        raise BadArgument(f"--resume {args.resume}: no such file.")
     if args.resume:
         checkpoint = read_checkpoint(args.resume)
         args = Args(**dict(checkpoint["args"], resume=args.resume, cuda=args.cuda))
@@ -498,4 +517,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except BadArgument as error:
+        print(f"mdqn.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -21,6 +21,7 @@ import math
 import os
 import pickle
 import random
+import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -107,62 +108,72 @@ class Args:
     """greedy steps per task whose states go into the t-SNE figure"""
 
 
+class BadArgument(ValueError):
+    """An invalid argument, found before training; the command line prints its message without a traceback."""
+
+
 def check_args(args: Args) -> dict:
     """Reject invalid hyperparameters before anything is built; return the parsed env kwargs."""
+    if isinstance(args.seed, bool) or not isinstance(args.seed, int) or not 0 <= args.seed <= 2**30:
+        raise BadArgument(
+            f"--seed must be an integer in [0, 2**30] (the envs are seeded with seed + offsets), got {args.seed!r}."
+        )
     for name in ("learning_rate", "start_e", "end_e", "gamma"):
         value = getattr(args, name)
         if value is not None and not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be finite, got {value}.")
     for name in ("buffer_size", "batch_size", "target_network_frequency", "features", "exploration_steps",
                  "train_frequency", "eval_episodes", "tsne_steps"):  # fmt: skip
         if getattr(args, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(args, name)}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
     if args.total_timesteps is not None and args.total_timesteps < 1:
-        raise ValueError(f"total_timesteps must be >= 1, got {args.total_timesteps}.")
+        raise BadArgument(f"--total-timesteps must be >= 1, got {args.total_timesteps}.")
     for name in ("checkpoint_interval", "eval_interval", "torch_threads", "learning_starts"):
         if getattr(args, name) < 0:
-            raise ValueError(f"{name} must be >= 0, got {getattr(args, name)}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
     if not args.learning_rate > 0.0:
-        raise ValueError(f"learning_rate must be > 0, got {args.learning_rate}.")
+        raise BadArgument(f"--learning-rate must be > 0, got {args.learning_rate}.")
     if args.gamma is not None and not 0.0 < args.gamma <= 1.0:
-        raise ValueError(f"gamma must lie in (0, 1], got {args.gamma}.")
+        raise BadArgument(f"--gamma must lie in (0, 1], got {args.gamma}.")
     for name in ("start_e", "end_e"):
         if not 0.0 <= getattr(args, name) <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1], got {getattr(args, name)}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must lie in [0, 1], got {getattr(args, name)}.")
     if args.batch_size > args.buffer_size:
-        raise ValueError(f"batch_size={args.batch_size} exceeds buffer_size={args.buffer_size}.")
+        raise BadArgument(f"--batch-size={args.batch_size} exceeds --buffer-size={args.buffer_size}.")
     if args.tsne:
         try:
             import matplotlib  # noqa: F401
             import sklearn  # noqa: F401
         except ImportError as err:
-            raise ValueError(
+            raise BadArgument(
                 f"--tsne needs scikit-learn and matplotlib: pip install 'mtenvs[tsne,report]' ({err})."
             ) from err
     try:
         env_kwargs = json.loads(args.env_kwargs)
     except json.JSONDecodeError as err:
-        raise ValueError(f"env_kwargs is not valid JSON ({err}): {args.env_kwargs!r}.") from err
+        raise BadArgument(f"--env-kwargs is not valid JSON ({err}): {args.env_kwargs!r}.") from err
     if not isinstance(env_kwargs, dict):
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r}.")
-    for reserved in ("task", "task_schedule", "task_obs"):
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
+    for reserved in ("task", "task_schedule", "task_obs", "num_envs", "task_assignment"):
         if reserved in env_kwargs:
-            raise ValueError(f"env_kwargs may not set {reserved!r}: every task gets its own env pinned to it.")
+            raise BadArgument(
+                f"--env-kwargs must not set {reserved!r}: mt_dqn_shared.py sets it (one env per task, pinned to it)."
+            )
     return env_kwargs
 
 
 def make_envs(env_id: str, env_kwargs: dict) -> list[gym.Env]:
     """One env per task, each pinned to its task, with per-task episode statistics; clear errors otherwise."""
     if not str(gym.spec(env_id).entry_point).startswith("mtenvs."):
-        raise ValueError(f"{env_id} is not an mtenvs env; mt_dqn_shared.py needs the multi-task contract.")
+        raise BadArgument(f"{env_id} is not an mtenvs env; mt_dqn_shared.py needs the multi-task contract.")
     probe = gym.make(env_id, **env_kwargs)
     task_names = probe.unwrapped.task_names
     obs_space, action_space = probe.observation_space, probe.action_space
     probe.close()
     if not isinstance(action_space, spaces.Discrete):
-        raise ValueError(f"DQN needs a Discrete action space, {env_id} has {action_space}.")
+        raise BadArgument(f"DQN needs a Discrete action space, {env_id} has {action_space}.")
     if not isinstance(obs_space, spaces.Box) or len(obs_space.shape) != 1:
-        raise ValueError(
+        raise BadArgument(
             f"mt_dqn_shared.py needs vector observations (its task input layers are linear); {env_id} gives "
             f"{obs_space}. For pixel envs use dqn.py (Nature CNN)."
         )
@@ -221,14 +232,14 @@ def load_resume_checkpoint(path: str) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=False)
     except FileNotFoundError:
-        raise
+        raise BadArgument(f"--resume {path}: no such file.") from None
     except Exception as err:  # torch raises many types for foreign or truncated files
-        raise ValueError(
-            f"{path} is not a valid checkpoint of mt_dqn_shared.py (--resume): {type(err).__name__}."
+        raise BadArgument(
+            f"--resume {path} is not a valid checkpoint of mt_dqn_shared.py ({type(err).__name__})."
         ) from err
     if not isinstance(data, dict) or data.get("format") != RESUME_FORMAT:
-        raise ValueError(
-            f"{path} is not a valid checkpoint of mt_dqn_shared.py (--resume needs runs/<run>/checkpoint.pt)."
+        raise BadArgument(
+            f"--resume {path} is not a valid checkpoint of mt_dqn_shared.py (it needs runs/<run>/checkpoint.pt)."
         )
     return data
 
@@ -330,7 +341,9 @@ def main(args: Args) -> None:
     if args.total_timesteps is None:
         args.total_timesteps = 50_000 * num_tasks
     if args.total_timesteps < num_tasks:
-        raise ValueError(f"total_timesteps={args.total_timesteps} is less than one step per task ({num_tasks} tasks).")
+        raise BadArgument(
+            f"--total-timesteps={args.total_timesteps} is less than one step per task ({num_tasks} tasks)."
+        )
     gammas = (
         [args.gamma] * num_tasks
         if args.gamma is not None
@@ -558,4 +571,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except BadArgument as error:
+        print(f"mt_dqn_shared.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 
@@ -127,17 +128,25 @@ class Args:
     """seconds between progress lines"""
 
 
+class BadArgument(ValueError):
+    """An invalid argument, found before training; the command line prints its message without a traceback."""
+
+
 def check_args(args: Args) -> dict:
     """Reject invalid arguments before anything is built; return the parsed env kwargs."""
     for name in ("total_timesteps", "num_iterations", "num_envs", "horizon", "state_size",
                  "updates_per_iteration", "batch_size", "num_sequences"):  # fmt: skip
         value = getattr(args, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-    for name in ("checkpoint_interval", "torch_threads", "eval_episodes", "seed"):
+            raise BadArgument(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}.")
+    for name in ("checkpoint_interval", "torch_threads", "eval_episodes"):
         value = getattr(args, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be an integer >= 0, got {value!r}.")
+    if isinstance(args.seed, bool) or not isinstance(args.seed, int) or not 0 <= args.seed <= 2**30:
+        raise BadArgument(
+            f"--seed must be an integer in [0, 2**30] (the envs are seeded with seed + offsets), got {args.seed}."
+        )
     for name, low, high, low_open, high_open in (
         ("heldout_fraction", 0.0, 0.5, True, False),
         ("delta_std", 0.0, math.inf, True, True),
@@ -155,42 +164,44 @@ def check_args(args: Args) -> dict:
         above = value >= high if high_open else value > high
         if not math.isfinite(value) or below or above:
             interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-            raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}.")
+            raise BadArgument(f"--{name.replace('_', '-')} must be a finite number in {interval}, got {value!r}.")
     for name in ("safest_only_games", "fire_after_life_loss_games"):
         for game in getattr(args, name):
             try:
                 canonical = resolve_games([game], None)[0]
             except ValueError as error:
-                raise ValueError(f"{name}: {error}") from None
+                raise BadArgument(f"--{name.replace('_', '-')}: {error}") from None
             if canonical != game:
-                raise ValueError(f"{name}: write {game!r} as the ALE game name {canonical!r}.")
+                raise BadArgument(f"--{name.replace('_', '-')}: write {game!r} as the ALE game name {canonical!r}.")
     if args.preset not in ("nature", "machado"):
-        raise ValueError(f"preset must be 'nature' or 'machado', got {args.preset!r}.")
+        raise BadArgument(f"--preset must be 'nature' or 'machado', got {args.preset!r}.")
     try:
         env_kwargs = json.loads(args.env_kwargs)
     except json.JSONDecodeError as error:
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
     if not isinstance(env_kwargs, dict):
-        raise ValueError(f"env_kwargs must be a JSON object, got {args.env_kwargs!r}.")
-    for key in ("preset", "autoreset_mode", "task_assignment", "stack_size"):
+        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
+    for key in ("preset", "autoreset_mode", "task_assignment", "stack_size", "num_envs"):
         if key in env_kwargs:
-            raise ValueError(f"env_kwargs may not set {key!r}: this script fixes it (preset has its own argument).")
+            raise BadArgument(
+                f"--env-kwargs must not set {key!r}: prl.py sets it (--preset and --num-envs are its own flags)."
+            )
     try:
         spec = gym.spec(args.env_id)
     except gym.error.Error as error:
-        raise ValueError(f"env_id {args.env_id!r} is not a registered id ({error}).") from None
+        raise BadArgument(f"--env-id {args.env_id!r} is not a registered id ({error}).") from None
     if not str(spec.entry_point).startswith("mtenvs.atari"):
-        raise ValueError(
-            f"env_id {args.env_id!r} is not an Atari env; PRL needs an mtenvs MultiAtari id such as "
+        raise BadArgument(
+            f"--env-id {args.env_id!r} is not an Atari env; PRL needs an mtenvs MultiAtari id such as "
             "MultiAtari-PRL-v0 or MultiAtari-v0."
         )
     steps_per_env = args.total_timesteps // args.num_iterations // args.num_envs
     heldout_steps = int(steps_per_env * args.heldout_fraction)
     if heldout_steps < args.horizon or steps_per_env - heldout_steps < 2 * args.horizon:
-        raise ValueError(
-            f"total_timesteps={args.total_timesteps} gives {steps_per_env} steps per env per iteration "
-            f"({heldout_steps} held out); need >= horizon ({args.horizon}) held-out steps and >= 2 * horizon "
-            "training steps per env: raise total_timesteps or heldout_fraction, or lower horizon or num_envs."
+        raise BadArgument(
+            f"--total-timesteps={args.total_timesteps} gives {steps_per_env} steps per env per iteration "
+            f"({heldout_steps} held out); need >= --horizon ({args.horizon}) held-out steps and >= 2 * --horizon "
+            "training steps per env: raise --total-timesteps or --heldout-fraction, or lower --horizon or --num-envs."
         )
     return env_kwargs
 
@@ -208,7 +219,7 @@ def make_envs(args: Args, env_kwargs: dict, num_envs: int) -> gym.vector.VectorE
     if num_envs % envs.unwrapped.num_tasks:
         games = envs.unwrapped.num_tasks
         envs.close()
-        raise ValueError(f"num_envs={num_envs} must be a multiple of the {games} games of {args.env_id}.")
+        raise BadArgument(f"--num-envs {num_envs} must be a multiple of the {games} games of {args.env_id}.")
     return RecordTaskEpisodeStatisticsVector(envs)
 
 
@@ -330,7 +341,7 @@ class PlayData:
             with np.load(path, allow_pickle=False) as stored:
                 data = cls(**{key: stored[key] for key in cls.__dataclass_fields__})
         except (OSError, ValueError, KeyError, TypeError, EOFError) as error:
-            raise ValueError(f"{path} is not a valid play-data file of {SCRIPT}.py ({error}).") from None
+            raise BadArgument(f"{path} is not a valid play-data file of {SCRIPT}.py ({error}).") from None
         return data
 
 
@@ -661,15 +672,18 @@ def load_checkpoint(path: str, args: Args) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise ValueError(f"resume: no checkpoint at {path}.") from None
+        raise BadArgument(f"--resume {path}: no such file.") from None
     except Exception as error:  # torch raises many types for corrupt or foreign files
-        raise ValueError(f"{path} is not a valid checkpoint of {SCRIPT}.py ({type(error).__name__}).") from None
+        raise BadArgument(
+            f"--resume {path} is not a valid checkpoint of {SCRIPT}.py ({type(error).__name__})."
+        ) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("script") != SCRIPT:
-        raise ValueError(f"{path} is not a valid checkpoint of {SCRIPT}.py.")
+        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT}.py.")
     saved = checkpoint["args"]
     if saved.get("env_id") != args.env_id:
-        raise ValueError(
-            f"{path} is a checkpoint of env_id {saved.get('env_id')!r}, but this run has env_id {args.env_id!r}; "
+        raise BadArgument(
+            f"--resume {path} is a checkpoint of --env-id {saved.get('env_id')!r}, but this run has "
+            f"--env-id {args.env_id!r}; "
             "resume with the arguments of the run that wrote it."
         )
     current = asdict(args)
@@ -681,7 +695,7 @@ def load_checkpoint(path: str, args: Args) -> dict:
         != (list(current[key]) if isinstance(current[key], (list, tuple)) else current[key])
     ]
     if differing:
-        raise ValueError(f"{path} was written with different arguments: {', '.join(differing)}.")
+        raise BadArgument(f"--resume {path} was written with different arguments: {', '.join(differing)}.")
     return checkpoint
 
 
@@ -896,4 +910,8 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    try:
+        main(tyro.cli(Args))
+    except BadArgument as error:
+        print(f"prl.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

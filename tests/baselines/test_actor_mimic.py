@@ -194,7 +194,7 @@ def test_bad_experts_are_rejected_before_training(am, experts, tmp_path, monkeyp
     torch.save([1, 2, 3], tmp_path / "foreign.pt")
     assert "expected format 'mtenvs-dqn/1'" in error([cartpole, str(tmp_path / "foreign.pt")])
     assert not (tmp_path / "runs").exists()
-    with pytest.raises(ValueError, match="feature_regression_scale"):
+    with pytest.raises(ValueError, match="--feature-regression-scale"):
         am.main(small_args(am, experts, feature_regression_scale=float("nan")))
     with pytest.raises(ValueError, match="epsilon must lie in"):
         am.main(small_args(am, experts, epsilon=1.5))
@@ -305,3 +305,28 @@ def test_dqn_experts_load_and_dqn_init_from_takes_the_amn(am, tmp_path):
     transfer = subprocess.run([*dqn, "--total-timesteps", "200", "--init-from", str(amn), "--exp-name", "transfer"],
                               cwd=tmp_path, env=env, check=True, capture_output=True, text=True)  # fmt: skip
     assert "torso.0.weight" in transfer.stdout and "head re-initialised" in transfer.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--seed", "-1"], "--seed"),
+        (["--resume", "/nonexistent.pt"], "--resume /nonexistent.pt: no such file"),
+        (["--env-kwargs", '{"num_envs": 3}'], "--env-kwargs must not set 'num_envs'"),
+        (["--env-kwargs", '{"task_assignment": "grouped"}'], "--env-kwargs must not set 'task_assignment'"),
+        (["--learning-rate=-1"], "--learning-rate"),
+    ],
+)
+def test_command_line_refuses_bad_input_in_one_line(tmp_path, argv, flag):
+    """The script exits with status 2 and a one-line `<script>.py: error: --flag ...` message, before any run."""
+    for name in ("a.pt", "b.pt"):  # only checked to exist before --env-kwargs and the rest
+        (tmp_path / name).write_bytes(b"")
+    env = {"PYTHONPATH": str(BASELINES.parent), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, str(BASELINES / "actor_mimic.py"), *argv, "--experts", "a.pt", "b.pt"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"actor_mimic.py: error: {flag}")
+    assert not (tmp_path / "runs").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -127,7 +128,7 @@ def test_init_from_shape_mismatch_names_both_shapes(dqn, tmp_path, monkeypatch):
     two_tasks = json.dumps({"tasks": ["CartPole", "CarOnHill"]})  # observations of size 4, not 6
     with pytest.raises(ValueError, match=r"observation shape \[6\] does not fit this env's \[4\]"):
         dqn.main(tiny(dqn, env_kwargs=two_tasks, init_from=path))
-    with pytest.raises(ValueError, match=r"hidden_sizes \[80, 80, 80\] differ from this run's \[64, 64\]"):
+    with pytest.raises(ValueError, match=r"its --hidden-sizes \[80, 80, 80\] differ from this run's \[64, 64\]"):
         dqn.main(tiny(dqn, init_from=path, hidden_sizes=(64, 64)))
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
@@ -136,7 +137,7 @@ def test_init_from_shape_mismatch_names_both_shapes(dqn, tmp_path, monkeypatch):
     for bad in (foreign, truncated):
         with pytest.raises(ValueError, match=r"is not a valid checkpoint of dqn\.py or actor_mimic\.py"):
             dqn.main(tiny(dqn, init_from=str(bad)))
-    with pytest.raises(ValueError, match=r"is not a valid checkpoint of dqn.py \(--resume"):
+    with pytest.raises(ValueError, match=r"--resume .* is not a valid checkpoint of dqn\.py"):
         dqn.main(tiny(dqn, resume=str(foreign)))
 
 
@@ -173,17 +174,20 @@ def test_family_defaults():
     [
         ({"task": "Pong"}, "--task 'Pong' is not a task of MultiControl-v0; its tasks: CartPole, Acrobot"),
         ({"env_kwargs": json.dumps({"tasks": ["CartPole", "Pong"]})}, "Unknown task 'Pong'"),
-        ({"learning_rate": float("nan")}, "learning_rate must be finite"),
-        ({"learning_rate": -1.0}, "learning_rate must be > 0"),
-        ({"gamma": 1.5}, r"gamma must lie in \(0, 1\]"),
-        ({"end_e": 2.0}, r"end_e must lie in \[0, 1\]"),
-        ({"batch_size": 500}, "exceeds buffer_size"),
-        ({"total_timesteps": 0}, "total_timesteps must be >= 1"),
-        ({"optimizer": "sgd"}, "optimizer must be"),
-        ({"env_kwargs": "[1]"}, "must be a JSON object"),
-        ({"env_kwargs": json.dumps({"task": "Acrobot"})}, "may not set 'task'"),
+        ({"learning_rate": float("nan")}, "--learning-rate must be finite"),
+        ({"learning_rate": -1.0}, "--learning-rate must be > 0"),
+        ({"gamma": 1.5}, r"--gamma must lie in \(0, 1\]"),
+        ({"end_e": 2.0}, r"--end-e must lie in \[0, 1\]"),
+        ({"batch_size": 500}, "exceeds --buffer-size"),
+        ({"total_timesteps": 0}, "--total-timesteps must be >= 1"),
+        ({"optimizer": "sgd"}, "--optimizer must be"),
+        ({"env_kwargs": "[1]"}, "--env-kwargs must be a JSON object"),
+        ({"env_kwargs": json.dumps({"task": "Acrobot"})}, "--env-kwargs must not set 'task'"),
         ({"env_id": "CartPole-v1"}, "not an mtenvs env"),
-        ({"env_id": "TwoRooms-v0", "task": "goal_1_1", "env_kwargs": json.dumps({"task_obs": True})}, "may not set"),
+        (
+            {"env_id": "TwoRooms-v0", "task": "goal_1_1", "env_kwargs": json.dumps({"task_obs": True})},
+            "--env-kwargs must not set",
+        ),
     ],
 )
 def test_bad_input_fails_before_training(dqn, tmp_path, monkeypatch, overrides, message):
@@ -191,3 +195,28 @@ def test_bad_input_fails_before_training(dqn, tmp_path, monkeypatch, overrides, 
     with pytest.raises(ValueError, match=message):
         dqn.main(dataclasses.replace(tiny(dqn), **overrides))
     assert not Path("runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--seed", "-1"], "--seed"),
+        (["--resume", "/nonexistent.pt"], "--resume /nonexistent.pt: no such file"),
+        (["--env-kwargs", '{"num_envs": 3}'], "--env-kwargs must not set 'num_envs'"),
+        (["--env-kwargs", '{"task_assignment": "grouped"}'], "--env-kwargs must not set 'task_assignment'"),
+        (["--learning-rate=-1"], "--learning-rate"),
+        (["--env-kwargs", '{"task": "Acrobot"}'], "--env-kwargs must not set 'task'"),
+        (["--env-kwargs", '{"task_schedule": "fixed"}'], "--env-kwargs must not set 'task_schedule'"),
+    ],
+)
+def test_command_line_refuses_bad_input_in_one_line(tmp_path, argv, flag):
+    """The script exits with status 2 and a one-line `<script>.py: error: --flag ...` message, before any run."""
+    env = {"PYTHONPATH": str(BASELINES.parent), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, str(BASELINES / "dqn.py"), *argv],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"dqn.py: error: {flag}")
+    assert not (tmp_path / "runs").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -71,12 +72,12 @@ def test_bad_arguments_are_rejected(script, tmp_path, monkeypatch):
     module = load(script)
     monkeypatch.chdir(tmp_path)
     for change, message in [
-        ({"gamma": 1.5}, "gamma must lie in"),
-        ({"learning_rate": float("inf")}, "learning_rate must be a finite"),
-        ({"optimizer": "sgd"}, "optimizer must be"),
-        ({"env_kwargs": "[1]"}, "env_kwargs must be a JSON object"),
+        ({"gamma": 1.5}, "--gamma must lie in"),
+        ({"learning_rate": float("inf")}, "--learning-rate must be a finite"),
+        ({"optimizer": "sgd"}, "--optimizer must be"),
+        ({"env_kwargs": "[1]"}, "--env-kwargs must be a JSON object"),
         ({"env_id": "CartPole-v1"}, "not a multi-task mtenvs id"),
-        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"batch_size": 0}, "--batch-size must be >= 1"),
     ]:
         with pytest.raises(ValueError, match=message):
             module.main(module.Args(cuda=False, **change))
@@ -147,3 +148,28 @@ def test_pixel_smoke_run_on_multi_atari(script, tmp_path, monkeypatch):
     model = torch.load(run / f"{script}.pt", weights_only=True)
     assert model["torso_type"] == "nature_cnn" and model["global_step"] == 160
     assert np.isfinite(scalars(run, "losses/td_loss")[0][1])
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--seed", "-1"], "--seed"),
+        (["--resume", "/nonexistent.pt"], "--resume /nonexistent.pt: no such file"),
+        (["--env-kwargs", '{"num_envs": 3}'], "--env-kwargs must not set 'num_envs'"),
+        (["--env-kwargs", '{"task_assignment": "grouped"}'], "--env-kwargs must not set 'task_assignment'"),
+        (["--learning-rate=-1"], "--learning-rate"),
+        (["--total-timesteps", "0"], "--total-timesteps"),
+    ],
+)
+def test_command_line_refuses_bad_input_in_one_line(script, tmp_path, argv, flag):
+    """The script exits with status 2 and a one-line `<script>.py: error: --flag ...` message, before any run."""
+    env = {"PYTHONPATH": str(BASELINES.parent), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, str(BASELINES / f"{script}.py"), *argv],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"{script}.py: error: {flag}")
+    assert not (tmp_path / "runs").exists()

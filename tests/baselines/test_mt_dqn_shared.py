@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -137,20 +138,19 @@ def test_tsne_figure_is_written(mt, tmp_path, monkeypatch):
             "needs vector observations",
         ),
         ({"env_kwargs": json.dumps({"tasks": ["CartPole", "Pendulum"]})}, "Unknown task 'Pendulum'"),
-        ({"env_kwargs": json.dumps({"task": "CartPole"})}, "may not set 'task'"),
+        ({"env_kwargs": json.dumps({"task": "CartPole"})}, "--env-kwargs must not set 'task'"),
         ({"env_id": "CartPole-v1"}, "not an mtenvs env"),
-        ({"learning_rate": float("inf")}, "learning_rate must be finite"),
-        ({"gamma": 0.0}, r"gamma must lie in \(0, 1\]"),
-        ({"batch_size": 100, "buffer_size": 50}, "exceeds buffer_size"),
-        ({"features": 0}, "features must be >= 1"),
+        ({"learning_rate": float("inf")}, "--learning-rate must be finite"),
+        ({"gamma": 0.0}, r"--gamma must lie in \(0, 1\]"),
+        ({"batch_size": 100, "buffer_size": 50}, "exceeds --buffer-size"),
+        ({"features": 0}, "--features must be >= 1"),
         ({"total_timesteps": 3}, "less than one step per task"),
-        ({"resume": "missing.pt"}, None),
+        ({"resume": "missing.pt"}, "--resume missing.pt: no such file"),
     ],
 )
 def test_bad_input_fails_before_training(mt, tmp_path, monkeypatch, overrides, message):
     monkeypatch.chdir(tmp_path)
-    error = FileNotFoundError if message is None else ValueError
-    with pytest.raises(error, match=message):
+    with pytest.raises(ValueError, match=message):
         mt.main(dataclasses.replace(tiny(mt), **overrides))
     assert not Path("runs").exists()
 
@@ -164,3 +164,27 @@ def test_foreign_checkpoint_is_rejected(mt, tmp_path, monkeypatch):
     for path in (foreign, garbage):
         with pytest.raises(ValueError, match=r"is not a valid checkpoint of mt_dqn_shared\.py"):
             mt.main(mt.Args(resume=str(path), cuda=False))
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--seed", "-1"], "--seed"),
+        (["--resume", "/nonexistent.pt"], "--resume /nonexistent.pt: no such file"),
+        (["--env-kwargs", '{"num_envs": 3}'], "--env-kwargs must not set 'num_envs'"),
+        (["--env-kwargs", '{"task_assignment": "grouped"}'], "--env-kwargs must not set 'task_assignment'"),
+        (["--learning-rate=-1"], "--learning-rate"),
+        (["--total-timesteps", "0"], "--total-timesteps"),
+    ],
+)
+def test_command_line_refuses_bad_input_in_one_line(tmp_path, argv, flag):
+    """The script exits with status 2 and a one-line `<script>.py: error: --flag ...` message, before any run."""
+    env = {"PYTHONPATH": str(BASELINES.parent), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, str(BASELINES / "mt_dqn_shared.py"), *argv],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"mt_dqn_shared.py: error: {flag}")
+    assert not (tmp_path / "runs").exists()

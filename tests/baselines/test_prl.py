@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -14,7 +15,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-SCRIPT = Path(__file__).resolve().parents[2] / "baselines" / "prl.py"
+BASELINES = Path(__file__).resolve().parents[2] / "baselines"
+SCRIPT = BASELINES / "prl.py"
 GAMES = ("Breakout", "Pong", "DemonAttack")
 
 
@@ -343,18 +345,18 @@ def test_seeded_runs_repeat_exactly(reference_run, tmp_path, monkeypatch):
     [
         ({"env_id": "TwoRooms-v0"}, "not an Atari env"),
         ({"env_id": "NoSuchEnv-v0"}, "not a registered id"),
-        ({"horizon": 0}, "horizon must be an integer >= 1"),
-        ({"num_sequences": 0}, "num_sequences must be an integer >= 1"),
-        ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
-        ({"death_threshold": 1.5}, "death_threshold must be a finite number in [0.0, 1.0]"),
-        ({"heldout_fraction": 0.0}, "heldout_fraction must be a finite number in (0.0, 0.5]"),
-        ({"grad_clamp": -1.0}, "grad_clamp must be a finite number"),
-        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
-        ({"total_timesteps": 60}, "total_timesteps=60 gives 10 steps per env"),
-        ({"env_kwargs": "[1]"}, "env_kwargs must be a JSON object"),
-        ({"preset": "sticky"}, "preset must be 'nature' or 'machado'"),
-        ({"num_envs": 4}, "num_envs=4 must be a multiple of the 3 games"),
-        ({"safest_only_games": ("Pongg",)}, "safest_only_games: Unknown Atari game 'Pongg'"),
+        ({"horizon": 0}, "--horizon must be an integer >= 1"),
+        ({"num_sequences": 0}, "--num-sequences must be an integer >= 1"),
+        ({"learning_rate": float("nan")}, "--learning-rate must be a finite number"),
+        ({"death_threshold": 1.5}, "--death-threshold must be a finite number in [0.0, 1.0]"),
+        ({"heldout_fraction": 0.0}, "--heldout-fraction must be a finite number in (0.0, 0.5]"),
+        ({"grad_clamp": -1.0}, "--grad-clamp must be a finite number"),
+        ({"batch_size": 0}, "--batch-size must be an integer >= 1"),
+        ({"total_timesteps": 60}, "--total-timesteps=60 gives 10 steps per env"),
+        ({"env_kwargs": "[1]"}, "--env-kwargs must be a JSON object"),
+        ({"preset": "sticky"}, "--preset must be 'nature' or 'machado'"),
+        ({"num_envs": 4}, "--num-envs 4 must be a multiple of the 3 games"),
+        ({"safest_only_games": ("Pongg",)}, "--safest-only-games: Unknown Atari game 'Pongg'"),
         ({"fire_after_life_loss_games": ("breakout",)}, "write 'breakout' as the ALE game name 'Breakout'"),
     ],
 )
@@ -370,7 +372,7 @@ def test_checkpoint_of_another_env_or_a_corrupt_file_is_refused(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     foreign = tmp_path / "foreign.pt"
     torch.save({"script": "prl", "args": dataclasses.asdict(tiny_args(env_id="MultiAtari-PongBreakout-v0"))}, foreign)
-    with pytest.raises(ValueError, match="checkpoint of env_id 'MultiAtari-PongBreakout-v0'"):
+    with pytest.raises(ValueError, match="checkpoint of --env-id 'MultiAtari-PongBreakout-v0'"):
         prl.main(tiny_args(resume=str(foreign)))
     other_args = tmp_path / "other_args.pt"
     torch.save({"script": "prl", "args": dataclasses.asdict(tiny_args(horizon=5))}, other_args)
@@ -380,6 +382,30 @@ def test_checkpoint_of_another_env_or_a_corrupt_file_is_refused(tmp_path, monkey
     corrupt.write_bytes(b"not a checkpoint at all")
     with pytest.raises(ValueError, match=r"not a valid checkpoint of prl\.py"):
         prl.main(tiny_args(resume=str(corrupt)))
-    with pytest.raises(ValueError, match="no checkpoint at"):
+    with pytest.raises(ValueError, match="no such file"):
         prl.main(tiny_args(resume=str(tmp_path / "missing.pt")))
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--seed", "-1"], "--seed"),
+        (["--resume", "/nonexistent.pt"], "--resume /nonexistent.pt: no such file"),
+        (["--env-kwargs", '{"num_envs": 3}'], "--env-kwargs must not set 'num_envs'"),
+        (["--env-kwargs", '{"task_assignment": "grouped"}'], "--env-kwargs must not set 'task_assignment'"),
+        (["--learning-rate=-1"], "--learning-rate"),
+        (["--env-kwargs", '{"preset": "machado"}'], "--env-kwargs must not set 'preset'"),
+    ],
+)
+def test_command_line_refuses_bad_input_in_one_line(tmp_path, argv, flag):
+    """The script exits with status 2 and a one-line `<script>.py: error: --flag ...` message, before any run."""
+    env = {"PYTHONPATH": str(BASELINES.parent), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, str(BASELINES / "prl.py"), *argv],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"prl.py: error: {flag}")
     assert not (tmp_path / "runs").exists()
