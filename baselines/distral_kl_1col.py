@@ -12,6 +12,7 @@ import math
 import os
 import random
 import re
+import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, fields
@@ -616,4 +617,5 @@ if __name__ == "__main__":
     try:
         main(tyro.cli(Args))
     except BadArgument as error:
-        raise SystemExit(f"{SCRIPT}: error: {error}") from None
+        print(f"{SCRIPT}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None  # usage error, as argparse and tyro exit

@@ -17,9 +17,11 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, fields
+from typing import NoReturn
 
 import gymnasium as gym
 import numpy as np
@@ -254,6 +256,12 @@ def exact_returns(
     return np.array(achieved), np.array(optimal)
 
 
+def usage_error(message: str) -> NoReturn:
+    """Print a one-line error and exit with status 2 (a usage error, as argparse and tyro exit)."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
+
+
 if __name__ == "__main__":
     args = tyro.cli(Args)
     checkpoint = None
@@ -264,7 +272,7 @@ if __name__ == "__main__":
             print(f"--resume: continuing {checkpoint['run_name']} with the arguments saved in the checkpoint.")
         env_kwargs = check_args(args)
     except ValueError as err:
-        raise SystemExit(f"{SCRIPT}: error: {err}") from None
+        usage_error(f"{SCRIPT}: error: {err}")
     new_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_name = str(checkpoint["run_name"]) if checkpoint else new_name
 
@@ -277,7 +285,7 @@ if __name__ == "__main__":
     try:  # TwoRooms checks its own arguments (room_size, goals, ...) when built
         envs = make_envs(args, env_kwargs)
     except ValueError as err:
-        raise SystemExit(f"{SCRIPT}: error: --env-kwargs {args.env_kwargs}: {err}") from None
+        usage_error(f"{SCRIPT}: error: --env-kwargs {args.env_kwargs}: {err}")
     base = envs.unwrapped
     layout: TwoRoomsLayout = base.layout
     task_names, num_tasks, env_tasks = base.task_names, base.num_tasks, base.env_task_ids
@@ -285,12 +293,12 @@ if __name__ == "__main__":
     steps_per_iteration = envs.num_envs * args.rollout_length
     num_iterations = args.iterations if args.iterations is not None else args.total_timesteps // steps_per_iteration
     if num_iterations < 1:
-        raise SystemExit(
+        usage_error(
             f"{SCRIPT}: error: --total-timesteps {args.total_timesteps} is less than one iteration "
             f"({envs.num_envs} envs x {args.rollout_length} steps = {steps_per_iteration} env steps)."
         )
     if start_iteration >= num_iterations:
-        raise SystemExit(f"{SCRIPT}: {args.resume} is already at iteration {start_iteration} of {num_iterations}.")
+        usage_error(f"{SCRIPT}: {args.resume} is already at iteration {start_iteration} of {num_iterations}.")
     goal_reward = float(env_kwargs.get("goal_reward", 1.0))
     max_steps = int(env_kwargs.get("max_steps", DEFAULT_MAX_STEPS))
 
@@ -300,7 +308,7 @@ if __name__ == "__main__":
     global_step = 0
     if checkpoint:
         if checkpoint["q"].shape != q.shape:
-            raise SystemExit(f"{SCRIPT}: error: --resume {args.resume!r} holds tables for another task set or map.")
+            usage_error(f"{SCRIPT}: error: --resume {args.resume!r} holds tables for another task set or map.")
         q, visits = checkpoint["q"], checkpoint["visits"]
         curve, global_step = checkpoint["curve"], int(checkpoint["global_step"])
 

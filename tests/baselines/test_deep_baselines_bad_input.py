@@ -96,7 +96,7 @@ def test_command_line_prints_the_message_without_a_traceback(tmp_path):
         text=True,
         timeout=120,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "distral_kl_ent_2col.py: error: --max-grad-norm must be a finite number > 0, got -1.0." in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -157,7 +157,7 @@ def test_bad_input_on_the_command_line_is_one_error_line(tmp_path):
     command += ["--env-kwargs", json.dumps(dict(PIXELS, num_tasks=1)), "--no-cuda"]
     env = dict(os.environ, PYTHONPATH=str(BASELINES.parent))
     done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "ma3c_2.py: error: TwoRooms-v0 has 1 task; MA3C shares layers between tasks" in done.stderr
     assert not (tmp_path / "runs").exists()
 

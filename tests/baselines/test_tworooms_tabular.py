@@ -82,7 +82,7 @@ def test_budget_and_progress_lines(name, tmp_path):
         assert "recent return" in line
     assert "--iterations replaces --total-timesteps" in result.stdout
     too_small = run_script(name, tmp_path, "--total-timesteps", "79", check=False)
-    assert too_small.returncode != 0 and "less than one iteration" in too_small.stderr
+    assert too_small.returncode == 2 and "less than one iteration" in too_small.stderr
 
 
 @pytest.mark.slow
@@ -238,10 +238,10 @@ def test_command_line_errors_exit_cleanly(tmp_path):
     garbage = tmp_path / "checkpoint.npz"
     garbage.write_bytes(b"PK\x03\x04 truncated")
     result = run_script("distral_tabular", tmp_path, "--resume", str(garbage), check=False)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "not a valid checkpoint of distral_tabular.py" in result.stderr
     assert "Traceback" not in result.stderr and "allow_pickle" not in result.stderr
     result = run_script("soft_q_tabular", tmp_path, "--env-kwargs", '{"step_reward": -1}', check=False)
-    assert result.returncode != 0 and "step_reward must be 0" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "step_reward must be 0" in result.stderr and "Traceback" not in result.stderr
     result = run_script("soft_q_tabular", tmp_path, "--env-kwargs", '{"room_size": -3}', check=False)
-    assert result.returncode != 0 and "room_size" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "room_size" in result.stderr and "Traceback" not in result.stderr
