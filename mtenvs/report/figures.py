@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +16,8 @@ from matplotlib.ticker import EngFormatter
 from mtenvs.report.analysis import AggregateRow, Analysis
 
 DPI = 100
+TITLE_CHARS_PER_INCH = 10  # about what fits of an 11 pt title in one inch of figure width
+SHORT_CURVE = 20  # curves with fewer points (e.g. one evaluation at the end) get point markers
 
 
 def slug(text: str) -> str:
@@ -34,6 +37,11 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def suptitle(fig: plt.Figure, title: str) -> None:
+    """The figure's title, wrapped to its width (a one-panel figure is narrower than its title)."""
+    fig.suptitle(textwrap.fill(title, width=int(TITLE_CHARS_PER_INCH * fig.get_figwidth())), fontsize=11)
+
+
 def _curve_grid(per_panel: dict, title: str, ylabel: str, path: Path) -> Path:
     """One panel per key of ``per_panel`` (task or metric), one mean line and +-1 std band per algorithm."""
     panels = sorted(per_panel)
@@ -45,7 +53,9 @@ def _curve_grid(per_panel: dict, title: str, ylabel: str, path: Path) -> Path:
     for ax, panel in zip(axes.ravel(), panels, strict=False):
         for algorithm, curve in sorted(per_panel[panel].items()):
             seeds = int(curve.counts.max())
-            ax.plot(curve.steps, curve.mean, color=colors[algorithm], label=f"{algorithm} ({seeds} seeds)")
+            marker = "o" if len(curve.steps) < SHORT_CURVE else None  # a lone point draws no line
+            ax.plot(curve.steps, curve.mean, color=colors[algorithm], marker=marker, markersize=4,
+                    label=f"{algorithm} ({seeds} seeds)")  # fmt: skip
             ax.fill_between(curve.steps, curve.mean - curve.std, curve.mean + curve.std,
                             color=colors[algorithm], alpha=0.2, linewidth=0)  # fmt: skip
         ax.set_title(panel, fontsize=10)
@@ -56,7 +66,7 @@ def _curve_grid(per_panel: dict, title: str, ylabel: str, path: Path) -> Path:
         ax.legend(fontsize=7)
     for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
-    fig.suptitle(title, fontsize=11)
+    suptitle(fig, title)
     return _save(fig, path)
 
 

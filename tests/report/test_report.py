@@ -169,3 +169,17 @@ def test_empty_runs_dir_still_renders(tmp_path: Path) -> None:
     assert result.figures == [] and result.analysis.runs == []
     text = result.markdown.read_text()
     assert "No run logged episodic returns." in text and "no TensorBoard event file" in text
+
+
+@pytest.mark.parametrize("width", [4.2, 8.4])
+def test_figure_titles_fit_their_figure(width: float) -> None:
+    import matplotlib.pyplot as plt
+
+    from mtenvs.report.figures import suptitle
+
+    fig = plt.figure(figsize=(width, 3.2))
+    suptitle(fig, "MultiControl-v0-with-a-long-name: further metrics, mean over seeds, band = ±1 std")
+    fig.canvas.draw()
+    title = fig._suptitle.get_window_extent()
+    plt.close(fig)
+    assert title.x0 >= 0 and title.x1 <= fig.bbox.width, (title, fig.bbox)
