@@ -87,8 +87,10 @@ def test_learns_the_control_tasks_above_random(mt, tmp_path, monkeypatch):
     trained = {task: np.mean(scalars(run, f"charts/episodic_return/{task}")[-10:]) for task in random_returns}
     evaluated = {task: scalars(run, f"eval/episodic_return/{task}")[-1] for task in random_returns}
     # Training episodes (epsilon 0.01) for the tasks with short episodes; the pendulum's 3000-step
-    # episodes are judged by the greedy evaluation. MountainCar's sparse goal is not reached at this
-    # budget (10k steps per task), by this script or by dqn.py: see docs/mt_dqn_shared.md.
+    # episodes are judged by the greedy evaluation. MountainCar is not asserted: whether epsilon-greedy
+    # exploration ever reaches its goal is luck of the seed (3 of 7 seeds at the paper's full 50k steps
+    # per task, dqn.py 0 of 5; docs/mt_dqn_shared.md), so an assertion would test one seed's
+    # floating-point trajectory rather than the script.
     for task in ("CartPole", "Acrobot", "CarOnHill"):
         assert trained[task] > random_returns[task] + 0.1 * abs(random_returns[task]), (task, trained, random_returns)
     assert evaluated["InvertedPendulum"] > -1.0, evaluated
