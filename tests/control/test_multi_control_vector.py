@@ -9,7 +9,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from mtenvs.control import MultiControlEnv, MultiControlVectorEnv
-from mtenvs.throughput import measure
+from mtenvs.throughput import Rounds, measure
 from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
 
 SHORT = {"episode_steps": {"CartPole": 30, "Acrobot": 25, "MountainCar": 20, "CarOnHill": 15, "InvertedPendulum": 10}}
@@ -148,3 +148,13 @@ def test_throughput_reports_both_rates_and_the_ratio():
     assert len(labels) == 2 and all(m.steps_per_second > 0 for m in result.measurements)
     assert result.ratios[0].target == 1.0 and result.ratios[0].value > 0
     assert "SyncVectorEnv" in result.format()
+
+
+def test_ratio_is_the_median_of_per_round_ratios():
+    # Each round times the two back to back; the ratio pairs them round by round (3, 0.5, 2/3 here),
+    # not the medians of each contender's rounds (20 / 20).
+    rounds = Rounds({"native": [30.0, 10.0, 20.0], "sync": [10.0, 20.0, 30.0]})
+    assert rounds.median("native") == 20.0 and rounds.median("sync") == 20.0
+    assert rounds.ratio("native", "sync") == pytest.approx(2 / 3)
+    result = measure("MultiControl-v0", num_envs=10, seconds=0.5)
+    assert "median of per-round ratios" in result.ratios[0].label
