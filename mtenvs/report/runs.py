@@ -149,7 +149,11 @@ def _read_event_file(path: Path, run: Run, skipped: list[Skipped]) -> None:
 
 def _purge_step(path: Path) -> int | None:
     """The step a resumed run's writer purges from (``SummaryWriter(purge_step=...)`` writes it as a
-    session START event): earlier files' events at or after it were overwritten by this file."""
+    session START event): earlier files' events at or after it were overwritten by this file.
+
+    The writer puts that event right after the file-version record, before any summary, so the scan
+    stops at the first summary: a run's files are parsed once in full (by ``_read_event_file``), not twice.
+    """
     from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
     from tensorboard.compat.proto.event_pb2 import SessionLog
 
@@ -157,6 +161,8 @@ def _purge_step(path: Path) -> int | None:
         for event in LegacyEventFileLoader(str(path)).Load():
             if event.HasField("session_log") and event.session_log.status == SessionLog.START:
                 return int(event.step)
+            if event.HasField("summary"):
+                return None
     except Exception:  # a damaged file: _read_event_file reports it; purge nothing
         return None
     return None

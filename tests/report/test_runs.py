@@ -111,3 +111,27 @@ def test_a_resumed_run_keeps_only_the_resumed_events_after_its_purge_step(tmp_pa
     series = run.scalars["charts/episodic_return"]
     assert series.steps.tolist() == list(range(13))  # no step twice
     assert series.values.tolist() == [1.0] * 6 + [2.0] * 7  # steps 6..10 come from the resumed writer
+
+
+def test_finding_the_purge_step_stops_at_the_first_summary(tmp_path: Path, monkeypatch) -> None:
+    from tensorboard.backend.event_processing import event_file_loader
+    from torch.utils.tensorboard import SummaryWriter
+
+    from mtenvs.report.runs import _purge_step
+
+    writer = SummaryWriter(str(tmp_path))
+    for step in range(1000):
+        writer.add_scalar("charts/episodic_return", 1.0, step)
+    writer.close()
+    (path,) = tmp_path.glob("events.out.tfevents.*")
+    loaded = []
+    original_load = event_file_loader.LegacyEventFileLoader.Load
+
+    def counting_load(self):
+        for event in original_load(self):
+            loaded.append(event)
+            yield event
+
+    monkeypatch.setattr(event_file_loader.LegacyEventFileLoader, "Load", counting_load)
+    assert _purge_step(path) is None
+    assert len(loaded) <= 2  # the file-version record and the first scalar, not the 1000 scalars
