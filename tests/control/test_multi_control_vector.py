@@ -158,3 +158,17 @@ def test_ratio_is_the_median_of_per_round_ratios():
     assert rounds.ratio("native", "sync") == pytest.approx(2 / 3)
     result = measure("MultiControl-v0", num_envs=10, seconds=0.5)
     assert "median of per-round ratios" in result.ratios[0].label
+
+
+def test_native_env_hands_simulators_numpy_integers():
+    # Gymnasium's Discrete.contains (called by every task's step) checks a NumPy integer in half the
+    # time of a Python int; the throughput ratio depends on it (docs/multi_control.md).
+    envs = gym.make_vec("MultiControl-v0", num_envs=5, vectorization_mode="vector_entry_point")
+    envs.reset(seed=0)
+    seen = []
+    for env in envs.unwrapped._envs:
+        simulator = env._simulator(env.task_id)
+        step = simulator.step
+        simulator.step = lambda action, step=step: (seen.append(type(action)), step(action))[1]
+    envs.step(np.zeros(5, dtype=np.int64))
+    assert len(seen) == 5 and all(issubclass(t, np.integer) for t in seen), seen
