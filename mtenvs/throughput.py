@@ -1,7 +1,8 @@
 """Throughput measurement shared by every family's ``mtenvs throughput`` (steps/s side by side, as ratios).
 
 The machines are shared and noisy, so a family's benchmark measures our env and its reference in
-the same run, interleaved over several rounds, and reports the ratio of their medians.
+the same run, interleaved over several rounds, and reports the ratio of their medians (MultiControl,
+whose two contenders differ by a few percent: the median of the per-round ratios, ``Rounds.ratio``).
 """
 
 from __future__ import annotations
