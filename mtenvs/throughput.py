@@ -1,8 +1,7 @@
 """Throughput measurement shared by every family's ``mtenvs throughput`` (steps/s side by side, as ratios).
 
 The machines are shared and noisy, so a family's benchmark measures our env and its reference in
-the same run, interleaved over several rounds, and reports the ratio of their medians (MultiControl,
-whose two contenders differ by a few percent: the median of the per-round ratios, ``Rounds.ratio``).
+the same run, interleaved over several rounds, and reports the ratio of their medians.
 """
 
 from __future__ import annotations
@@ -103,29 +102,10 @@ def single_stepper(env: Any, actions: np.ndarray) -> tuple[Callable[[], None], i
     return step, 1
 
 
-@dataclass
-class Rounds:
-    """Steps/s of every contender in every round of :func:`interleaved_rounds`."""
-
-    samples: dict[str, list[float]]
-
-    def median(self, label: str) -> float:
-        return statistics.median(self.samples[label])
-
-    def ratio(self, numerator: str, denominator: str) -> float:
-        """Median over rounds of ``numerator / denominator`` within each round.
-
-        The two are timed back to back in a round, so a burst of load on the shared machine skews
-        that round's ratio only; the median of the rounds ignores it where a ratio of medians may not.
-        """
-        pairs = zip(self.samples[numerator], self.samples[denominator], strict=True)
-        return statistics.median(a / b for a, b in pairs)
-
-
-def interleaved_rounds(
+def interleaved(
     contenders: dict[str, tuple[Callable[[], None], int]], seconds: float, rounds: int = 5
-) -> Rounds:
-    """Steps/s of each contender, timed in alternating rounds so load drifts hit all alike.
+) -> dict[str, float]:
+    """Median steps/s of each contender, timed in alternating rounds so load drifts hit all alike.
 
     ``seconds`` is each contender's total timing budget, split evenly over the rounds.
     """
@@ -133,15 +113,7 @@ def interleaved_rounds(
     for _ in range(rounds):
         for label, (step, steps_per_call) in contenders.items():
             samples[label].append(steps_per_second(step, steps_per_call, seconds / rounds))
-    return Rounds(samples)
-
-
-def interleaved(
-    contenders: dict[str, tuple[Callable[[], None], int]], seconds: float, rounds: int = 5
-) -> dict[str, float]:
-    """Median steps/s of each contender over :func:`interleaved_rounds`."""
-    measured = interleaved_rounds(contenders, seconds, rounds)
-    return {label: measured.median(label) for label in contenders}
+    return {label: statistics.median(values) for label, values in samples.items()}
 
 
 # env id prefix -> module with ``measure(env_id, num_envs, seconds) -> ThroughputResult``.

@@ -151,7 +151,7 @@ class MultiControlEnv(MultiTaskEnv):
         raw, reward, terminated, truncated = self._advance(int(action))
         return self._pad(raw), reward, terminated, truncated, self.task_info()
 
-    def _advance(self, action: int) -> tuple[np.ndarray, float, bool, bool]:
+    def _advance(self, action: int | np.integer) -> tuple[np.ndarray, float, bool, bool]:
         """One step of the current task's simulator with a checked union action; the unpadded result."""
         if self._done:
             raise RuntimeError("The episode has ended (or never started): call reset() before step().")
