@@ -68,6 +68,9 @@ def main() -> None:
             f"{m:.2f} ± {s:.2f}" for m, s in zip(np.nanmean(values, 0), np.nanstd(values, 0), strict=True)
         )
         print(f"| {task} | {algorithm} | {len(rows)} | {cells} |")
+    missing = sorted(set(thresholds) - {task for task, _ in first_reached})
+    if missing:
+        parser.error(f"--reached: no run under {args.runs_dir} logged the task(s) {', '.join(missing)}")
     if first_reached:
         print("\n| task | algorithm | runs above the return | first such episode, per-task step, per run |")
         print("|---|---|---|---|")
