@@ -94,7 +94,7 @@ def load_state(module: torch.nn.Module | torch.optim.Optimizer, state: Any, flag
     try:
         module.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
-        reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        reason = " ".join(str(error).split())[:400] or type(error).__name__  # one line: torch's spans several
         raise BadArgument(f"{flag} {path}: its {name} does not fit this run's ({reason}).") from None
 
 
