@@ -42,6 +42,7 @@ import mtenvs  # noqa: F401  (registers the mtenvs ids)
 from mtenvs.report import Settings, make_report
 from mtenvs.report.runs import Run, Series, load_tensorboard_runs
 from mtenvs.report.stats import mean_curve
+from mtenvs.train import checkpoint
 from mtenvs.tworooms import build_layout
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,9 +76,11 @@ def first_reach(series: Series, steps_per_task: float) -> float:
 
 def plot_corridor_policy(run: Run, out: Path) -> None:
     """pi0's action probabilities in every corridor cell, for previous action left and right."""
-    tables = np.load(Path(run.source) / "distral_tabular.npz")
-    pi0 = np.exp(tables["log_pi0"])
-    walls, free_cells = tables["walls"], tables["free_cells"]
+    path = Path(run.source) / "distral_tabular.pt"
+    schema = {name: checkpoint.TENSOR for name in ("log_pi0", "walls", "free_cells")} | {"args": dict}
+    tables = checkpoint.load(path, "tables", schema, "the tables of distral_tabular.py")
+    pi0 = np.exp(tables["log_pi0"].numpy())
+    walls, free_cells = tables["walls"].numpy(), tables["free_cells"].numpy()
     height, width = walls.shape
     corridor_row = height // 2
     corridor = [c for c in range(width) if not walls[corridor_row, c] and walls[corridor_row - 1, c]]
@@ -99,7 +102,7 @@ def plot_corridor_policy(run: Run, out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    layout = build_layout(**json.loads(json.loads(str(tables["args"]))["env_kwargs"]))
+    layout = build_layout(**json.loads(tables["args"]["env_kwargs"]))
     frames = [layout.policy_frame(pi0[previous::5]) for previous in PREVIOUS.values()]
     separator = np.full((8, frames[0].shape[1], 3), 255, dtype=np.uint8)
     picture = np.concatenate([frames[0], separator, frames[1]])

@@ -107,9 +107,13 @@ COMMON_RULES = (
 
 
 def check_rules(args: object, rules: Iterable[Rule]) -> None:
-    """:class:`BadArgument` naming the first field of ``args`` that breaks its rule."""
+    """:class:`BadArgument` naming the first field of ``args`` that breaks its rule. A field of
+    :data:`COMMON_RULES` that the script does not have is skipped (the tabular scripts have no
+    ``--torch-threads``); any other rule's field must exist."""
     for rule in rules:
         for name in rule.names:
+            if not hasattr(args, name) and rule in COMMON_RULES:
+                continue
             value = getattr(args, name)
             if value is None:
                 continue
@@ -195,10 +199,12 @@ def resume_args(args: A, saved: Mapping[str, Any], reached_step: int) -> A:
             f"(allowed with --resume: {', '.join(flag(n) for n in RESUME_MAY_CHANGE[1:])})."
         )
     merged = dict(saved)
-    merged.update(resume=args.resume, cuda=args.cuda, track=args.track or saved["track"])
+    merged.update(resume=args.resume, track=args.track or saved["track"])
     merged.update(save_model=args.save_model or saved["save_model"])
+    if "cuda" in names:  # the tabular scripts have neither --cuda nor --torch-threads
+        merged["cuda"] = args.cuda
     for name in ("progress_interval", "torch_threads"):
-        if getattr(args, name) != getattr(defaults, name):
+        if name in names and getattr(args, name) != getattr(defaults, name):
             merged[name] = getattr(args, name)
     if args.total_timesteps is not None:
         if args.total_timesteps <= reached_step:
