@@ -15,8 +15,8 @@ Runs baselines/distral_tabular.py and baselines/soft_q_tabular.py for every seed
 
 Usage (from the repository root; docs/tworooms.md gives the time each took)::
 
-    python docs/scripts/tworooms_reproduce.py                 # beta = 100, seeds 1-5
-    python docs/scripts/tworooms_reproduce.py --beta 5        # the paper's (unverified) beta
+    python scripts/tworooms_reproduce.py                 # beta = 100, seeds 1-5
+    python scripts/tworooms_reproduce.py --beta 5        # the paper's (unverified) beta
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from mtenvs.report.stats import mean_curve
 from mtenvs.train import checkpoint
 from mtenvs.tworooms import build_layout
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ENV_ID = "TwoRooms-v0"
 SCRIPTS = {"distral_tabular": "Distral (KL, alternating)", "soft_q_tabular": "soft Q per task"}
 COLORS = {"distral_tabular": "tab:blue", "soft_q_tabular": "tab:red"}
@@ -196,7 +196,7 @@ def main() -> None:
     # --- table: the command, seeds, time and the numbers ---
     quarter = rows[0]["quarter"]
     lines = [
-        f"Command: `python docs/scripts/tworooms_reproduce.py --beta {args.beta:g} --seeds {args.seeds} "
+        f"Command: `python scripts/tworooms_reproduce.py --beta {args.beta:g} --seeds {args.seeds} "
         f"--total-timesteps {args.total_timesteps} --workers {args.workers}`, which runs, through `mtenvs benchmark` "
         f"on {ENV_ID} with seeds 1-{args.seeds}:",
         "",

@@ -1,6 +1,6 @@
 """Benchmark of the seven Distral deep baselines on one env: `mtenvs benchmark`, then `mtenvs report`.
 
-    python docs/distral_benchmark.py --env-id TwoRooms-v0 --seeds 1 2 --total-timesteps 300000
+    python scripts/distral_benchmark.py --env-id TwoRooms-v0 --seeds 1 2 --total-timesteps 300000
 
 Runs every Distral and A3C script in `baselines/` with the same env, seeds and budget through the
 benchmark runner (`mtenvs.benchmark`: per-run logs, a manifest, failed runs listed and re-runnable),
@@ -90,7 +90,7 @@ def main() -> int:
         Settings(extra_metrics=METRICS),
         manifest=out / "benchmark_logs" / benchmark.MANIFEST,
         title=f"Distral and its A3C baselines on {args.env_id}",
-        invocation=" ".join(["python", "docs/distral_benchmark.py", *sys.argv[1:]]),
+        invocation=" ".join(["python", "scripts/distral_benchmark.py", *sys.argv[1:]]),
     )
     print(summary_table(result.analysis, args.env_id))
     print(f"report: {result.markdown}")

@@ -11,7 +11,7 @@ training phase), ``eval_returns.json`` (the planner's evaluation episodes) and t
 
 Usage (from the repository root)::
 
-    python docs/scripts/prl_results.py runs/MultiAtari-PRL-v0__prl__*
+    python scripts/prl_results.py runs/MultiAtari-PRL-v0__prl__*
 """
 
 from __future__ import annotations

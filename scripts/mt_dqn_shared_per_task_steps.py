@@ -11,7 +11,7 @@ the runs that ever reached the goal).
 
 Usage (from the repository root, after the benchmark in docs/mt_dqn_shared.md)::
 
-    python docs/scripts/mt_dqn_shared_per_task_steps.py runs --steps-per-task 50000 --reached MountainCar:-200
+    python scripts/mt_dqn_shared_per_task_steps.py runs --steps-per-task 50000 --reached MountainCar:-200
 """
 
 from __future__ import annotations
