@@ -4,6 +4,7 @@ and TwoRooms' normalised score (the env's shortest-path info and the scripts' me
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import json
 import re
@@ -17,6 +18,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import mtenvs  # noqa: F401
+from mtenvs.train import cli, progress
 
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 DISTRAL = ("distral_kl_1col", "distral_kl_2col", "distral_kl_ent_1col", "distral_kl_ent_2col")
@@ -65,7 +67,7 @@ def test_progress_line_at_least_every_30_seconds_by_default(tmp_path, monkeypatc
             self.now += 31.0
             return self.now
 
-    monkeypatch.setattr(module, "time", Clock())
+    monkeypatch.setattr(progress, "Progress", functools.partial(progress.Progress, clock=Clock().time))
     monkeypatch.chdir(tmp_path)
     module.main(
         module.Args(env_kwargs=TWO_TASKS, num_envs=4, num_steps=5, total_timesteps=200, cuda=False, eval_interval=0)
@@ -97,19 +99,59 @@ def test_family_defaults_fill_only_unset_fields(script, capsys):
     module = load(script)
     distral = script in DISTRAL
     regulariser = "beta" if distral else "ent_coef"
-    two_rooms = module.apply_family_defaults(module.Args(gamma=0.9))
+
+    def defaults(**fields):
+        return cli.apply_family_defaults(module.Args(**fields), module.FAMILY_DEFAULTS, module.SCRIPT)
+
+    two_rooms = defaults(gamma=0.9)
     assert two_rooms.gamma == 0.9 and two_rooms.learning_rate == 8e-4 and two_rooms.hidden_size == 128
     assert getattr(two_rooms, regulariser) == (50.0 if distral else 0.01) and two_rooms.clip_rewards is False
+    assert (two_rooms.num_envs, two_rooms.total_timesteps) == (64, 300_000)
     line = capsys.readouterr().out
     assert line.startswith("tworooms defaults applied: learning_rate=0.0008") and "gamma" not in line
-    atari = module.apply_family_defaults(module.Args(env_id="MultiAtari-PongBreakout-v0"))
+    atari = defaults(env_id="MultiAtari-PongBreakout-v0")
     assert (atari.gamma, atari.learning_rate, atari.hidden_size, atari.clip_rewards) == (0.99, 4e-4, 256, True)
     assert getattr(atari, regulariser) == (1e3 if distral else 0.01)
     assert "atari defaults applied: learning_rate=0.0004, gamma=0.99" in capsys.readouterr().out
-    maze = module.apply_family_defaults(module.Args(env_id="MultiMaze-v0"))
+    maze = defaults(env_id="MultiMaze-v0")
     assert (maze.gamma, maze.clip_rewards) == (0.99, False)
+    assert "miniworld defaults applied" in capsys.readouterr().out
+    control = defaults(env_id="MultiControl-v0", total_timesteps=5_000)  # the declared family, not a guess
+    assert (control.learning_rate, control.gamma, control.hidden_size, control.clip_rewards) == (7e-4, 0.99, 64, False)
+    assert (control.num_envs, control.total_timesteps) == (60, 5_000) and getattr(control, regulariser) == (
+        50.0 if distral else 0.01
+    )
+    assert capsys.readouterr().out.startswith("control defaults applied: learning_rate=0.0007")
     if distral:
         assert module.Args().alpha == (0.5 if "ent" in script else 1.0)
+
+
+@pytest.mark.parametrize("script", DISTRAL + A3C)
+def test_every_env_family_has_defaults_for_every_unset_field(script):
+    module = load(script)
+    unset = {field.name for field in dataclasses.fields(module.Args) if getattr(module.Args(), field.name) is None}
+    unset -= {"wandb_entity", "resume"}  # None is their value, not a placeholder
+    assert set(module.FAMILY_DEFAULTS) == {"tworooms", "atari", "miniworld", "control"}
+    for family, defaults in module.FAMILY_DEFAULTS.items():
+        assert set(defaults) == unset, family
+        for task_count in (8, 2) if family != "control" else (5, 3):  # TwoRooms: 8 or 2; MultiControl: 5, GymTrio: 3
+            assert defaults["num_envs"] % task_count == 0
+
+
+@pytest.mark.parametrize("script", ["distral_kl_1col", "a3c_multitask"])
+def test_multi_control_trains_with_its_declared_defaults(script, tmp_path, monkeypatch, capsys):
+    """MultiControl's vector observations go through the MLP column; each of its 5 tasks gets an env group."""
+    module = load(script)
+    monkeypatch.chdir(tmp_path)
+    args = module.Args(env_id="MultiControl-v0", num_envs=10, num_steps=5, total_timesteps=300, cuda=False)
+    module.main(dataclasses.replace(args, eval_interval=300, eval_episodes=1, checkpoint_interval=0))
+    out = capsys.readouterr().out
+    assert "control defaults applied: learning_rate=0.0007, gamma=0.99" in out
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    logged = scalars(run_dir)
+    tasks = ["CartPole", "Acrobot", "MountainCar", "CarOnHill", "InvertedPendulum"]
+    assert all(np.isfinite(value) for _, value in logged["losses/value_loss"])
+    assert {f"eval/episodic_return/{task}" for task in tasks} <= set(logged)
 
 
 # --- TwoRooms' normalised score ---------------------------------------------------------------------
@@ -164,10 +206,9 @@ def test_vector_env_reports_shortest_path_for_every_new_episode():
 
 
 def test_normalized_score_definition():
-    module = load("a3c_independent")
-    assert module.normalized_score(True, 7, 7) == 1.0
-    assert module.normalized_score(True, 5, 20) == 0.25
-    assert module.normalized_score(False, 5, 100) == 0.0
+    assert progress.normalized_score(True, 7, 7) == 1.0
+    assert progress.normalized_score(True, 5, 20) == 0.25
+    assert progress.normalized_score(False, 5, 100) == 0.0
 
 
 @pytest.mark.parametrize("script", ["distral_kl_1col", "a3c_2col"])
