@@ -196,7 +196,7 @@ def resume_args(args: A, saved: Mapping[str, Any], reached_step: int) -> A:
     if changed:
         raise BadArgument(
             f"--resume continues the checkpoint's run with its own arguments; {', '.join(changed)} cannot be changed "
-            f"(allowed with --resume: {', '.join(flag(n) for n in RESUME_MAY_CHANGE[1:])})."
+            f"(allowed with --resume: {', '.join(flag(n) for n in RESUME_MAY_CHANGE[1:] if n in names)})."
         )
     merged = dict(saved)
     merged.update(resume=args.resume, track=args.track or saved["track"])

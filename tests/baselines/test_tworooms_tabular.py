@@ -23,8 +23,10 @@ STEPS_PER_ITERATION = 2 * 4 * 10  # tasks x envs per task x rollout length
 
 
 def run_script(name: str, cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a script on the SMALL map (a resumed run takes its map from the checkpoint)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), WANDB_MODE="disabled")
-    command = [sys.executable, str(ROOT / "baselines" / f"{name}.py"), "--env-kwargs", json.dumps(SMALL), *args]
+    map_args = () if "--resume" in args else ("--env-kwargs", json.dumps(SMALL))
+    command = [sys.executable, str(ROOT / "baselines" / f"{name}.py"), *map_args, *args]
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -96,7 +98,11 @@ def test_resume_purges_duplicate_events_and_keeps_the_curve(tmp_path):
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert checkpoint["iteration"] == 25 and checkpoint["global_step"] == 2000
     # As if killed after iteration 40 had been logged: resume from the checkpoint of iteration 25.
-    result = run_script("distral_tabular", tmp_path, "--resume", str(run_dir / "checkpoint.pt"))
+    resume = ("--resume", str(run_dir / "checkpoint.pt"))
+    changed = run_script("distral_tabular", tmp_path, *resume, "--beta", "5", check=False)
+    assert changed.returncode == 2 and "--beta cannot be changed (allowed with --resume: --track," in changed.stderr
+    assert "--cuda" not in changed.stderr  # the tabular scripts have no --cuda
+    result = run_script("distral_tabular", tmp_path, *resume)
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [run_dir.name]  # the same run continues
     assert "continuing" in result.stdout
     resumed = scalar_events(run_dir, "eval/normalized_return")
