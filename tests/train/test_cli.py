@@ -81,7 +81,7 @@ def test_family_defaults_use_the_declared_family(capsys):
     assert "tworooms defaults applied: learning_rate=0.5" in capsys.readouterr().out
     kept = cli.apply_family_defaults(Args(learning_rate=0.1, env_id="MultiControl-v0"), defaults, "demo.py")
     assert kept.learning_rate == 0.1 and capsys.readouterr().out == ""
-    with pytest.raises(cli.BadArgument, match="--env-id MultiMaze-v0 is a miniworld env; demo.py supports tworooms"):
+    with pytest.raises(cli.BadArgument, match=r"--env-id MultiMaze-v0 is a miniworld env; demo\.py supports tworooms"):
         cli.apply_family_defaults(Args(env_id="MultiMaze-v0"), defaults, "demo.py")
     for env_id in ("CartPole-v1", "Nope-v0"):
         with pytest.raises(cli.BadArgument, match=f"--env-id '{env_id}' is not an mtenvs id"):
