@@ -28,10 +28,9 @@ TABLES = ("q", "log_pi0", "visits", "action_mass")
 SCHEMA = tabular.schema(SCRIPT, TABLES)
 
 
+# The run, env and budget arguments of both tabular scripts: tabular.TabularArgs; these are Distral's own.
 @dataclass
 class Args(tabular.TabularArgs):
-    """The run, env and budget arguments of both tabular scripts (mtenvs.train.tabular), and Distral's own."""
-
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """the name of this experiment"""
     beta: float = 100.0

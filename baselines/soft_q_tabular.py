@@ -27,10 +27,9 @@ TABLES = ("q", "visits")
 SCHEMA = tabular.schema(SCRIPT, TABLES)
 
 
+# The run, env and budget arguments of both tabular scripts: tabular.TabularArgs; these are soft Q's own.
 @dataclass
 class Args(tabular.TabularArgs):
-    """The run, env and budget arguments of both tabular scripts (mtenvs.train.tabular), and soft Q's own."""
-
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """the name of this experiment"""
     beta: float = 100.0

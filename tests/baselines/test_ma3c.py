@@ -19,6 +19,9 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mtenvs.train import checkpoint
+from mtenvs.train.observations import ObservationLayout
+
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 MA3C = ("ma3c_1", "ma3c_2")
 PIXELS = {"observation_type": "pixels", "num_tasks": 2, "room_size": 3, "corridor_length": 1, "max_steps": 12}
@@ -101,12 +104,12 @@ def test_masked_actions_are_never_chosen_on_multi_atari(script, tmp_path, monkey
     envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2, task_assignment="grouped")
     obs, infos = envs.reset(seed=0)
     envs.close()
-    layout = module.observation_layout(envs.single_observation_space)
-    assert layout == ((4, 84, 84), False)
-    agent = module.Agent(layout[0], 18, 2, 16)
+    layout = ObservationLayout.of(envs.single_observation_space)
+    assert layout.shape == (4, 84, 84) and layout.image and not layout.channel_last
+    agent = module.Agent(layout.shape, 18, 2, 16)
     mask = torch.as_tensor(infos["action_mask"]).bool()
     assert mask.sum(1).tolist() == [6, 4]  # Pong's and Breakout's minimal action sets
-    x = module.to_tensor(obs, layout, torch.device("cpu")).repeat(64, 1, 1, 1)
+    x = layout.to_tensor(obs, torch.device("cpu")).repeat(64, 1, 1, 1)
     state = agent.initial_state(128, "cpu")
     actions, _, entropy, _, _ = agent.get_action_and_value(
         x, state, torch.ones(128), torch.tensor([0, 1]).repeat(64), mask.repeat(64, 1)
@@ -139,9 +142,17 @@ def test_masked_actions_are_never_chosen_on_multi_atari(script, tmp_path, monkey
         ("ma3c_2", {"env_kwargs": json.dumps(dict(PIXELS, observation_type="onehot"))}, "needs image observations"),
         ("ma3c_1", {"env_kwargs": json.dumps(dict(PIXELS, observation_type="image"))}, "needs at least 20x20"),
         ("ma3c_2", {"num_envs": 5}, "--num-envs 5 must be a multiple of it"),
-        ("ma3c_1", {"env_id": "CartPole-v1", "env_kwargs": "{}"}, "no multi-task contract"),
-        ("ma3c_2", {"learning_rate": float("nan")}, "--learning-rate must be a finite number > 0"),
+        ("ma3c_1", {"env_id": "CartPole-v1", "env_kwargs": "{}"}, "--env-id 'CartPole-v1' is not an mtenvs id"),
+        ("ma3c_2", {"env_id": "MultiControl-v0"}, "is a control env; ma3c_2.py supports tworooms, atari, miniworld"),
+        ("ma3c_2", {"learning_rate": float("nan")}, r"--learning-rate must be a number in \(0, "),
+        ("ma3c_1", {"gamma": 0.0}, r"--gamma must be a number in \(0, 1\]"),
+        ("ma3c_2", {"rmsprop_alpha": 1.0}, r"--rmsprop-alpha must be a number in \[0, 1\)"),
         ("ma3c_1", {"total_timesteps": 10}, "less than one update"),
+        ("ma3c_1", {"exp_name": "../x"}, "--exp-name must be a plain name"),
+        ("ma3c_2", {"exp_name": "a/b"}, "--exp-name must be a plain name"),
+        ("ma3c_1", {"env_kwargs": '{"num_envs": 2}'}, "--env-kwargs must not set 'num_envs'"),
+        ("ma3c_2", {"env_kwargs": json.dumps(dict(PIXELS, bogus=1))}, "--env-kwargs .* for TwoRooms-v0: .*bogus"),
+        ("ma3c_1", {"hidden_size": 10**6}, "--hidden-size 1000000 with --num-envs 4 and --num-steps 5 needs .* GiB"),
     ],
 )
 def test_bad_input_fails_before_training(script, overrides, message, tmp_path, monkeypatch):
@@ -180,12 +191,37 @@ def test_seeded_runs_are_reproducible(script, tmp_path, monkeypatch):
 def test_a_foreign_checkpoint_is_refused(tmp_path):
     module = load("ma3c_1")
     path = tmp_path / "checkpoint.pt"
-    torch.save({"script": "ma3c_2.py"}, path)
-    with pytest.raises(ValueError, match=r"not a valid checkpoint of ma3c_1.py \(written by ma3c_2.py\)"):
+    torch.save({"script": "ma3c_2.py", "args": {}, "run_name": "r", "global_step": 0, "update": 0, "model": {},
+                "optimizer": {}, "rng": checkpoint.rng_state()}, path)  # fmt: skip
+    with pytest.raises(ValueError, match=r"is not a checkpoint of ma3c_1\.py: 'script' is 'ma3c_2\.py'"):
         module.main(module.Args(resume=str(path)))
     path.write_bytes(b"truncated")
-    with pytest.raises(ValueError, match=r"not a valid checkpoint of ma3c_1\.py"):
+    with pytest.raises(ValueError, match=r"is not a checkpoint of ma3c_1\.py: not a readable torch file"):
         module.main(module.Args(resume=str(path)))
+
+
+def test_resume_rule_and_a_checkpoint_that_does_not_fit(tmp_path, monkeypatch):
+    """--resume brings the checkpoint's arguments back: a changed flag is refused, a larger budget continues the
+    run; a model that does not fit is a one-line error."""
+    module = load("ma3c_2")
+    monkeypatch.chdir(tmp_path)
+    args = module.Args(**TINY, total_timesteps=20, hidden_size=8, eval_interval=0, checkpoint_interval=20)
+    module.main(args)
+    (path,) = Path("runs").glob("*/checkpoint.pt")
+    assert torch.load(path, weights_only=True)["global_step"] == 20
+    with pytest.raises(ValueError, match=r"--resume continues the checkpoint's run .*; --learning-rate cannot be"):
+        module.main(module.Args(resume=str(path), learning_rate=0.1))
+    with pytest.raises(ValueError, match="--total-timesteps 20 is not beyond the checkpoint's step 20"):
+        module.main(module.Args(resume=str(path), total_timesteps=20))
+    module.main(module.Args(resume=str(path), cuda=False, total_timesteps=40))
+    assert torch.load(path, weights_only=True)["global_step"] == 40
+    saved = torch.load(path, weights_only=True)
+    del saved["model"]["lstm.weight_hh"]
+    crafted = tmp_path / "crafted.pt"
+    torch.save(saved, crafted)
+    with pytest.raises(ValueError, match=f"^--resume {crafted}: its model does not fit this run's"):
+        module.main(module.Args(resume=str(crafted), total_timesteps=60))
+    assert len(list(Path("runs").iterdir())) == 1
 
 
 @pytest.mark.slow
