@@ -10,49 +10,40 @@ future controls, whether the score will be higher and whether the agent will hav
 
 c_k = (fire, horizontal, vertical) of the ALE action. Iteration 1 plays uniformly at random; each
 later iteration plays with the planner (random shooting over action sequences with the current
-model) and adds its data; training always continues the previous model.
-
-The docs page docs/prl.md gives the choices where the paper is illegible, and the results.
+model) and adds its data; training always continues the previous model. docs/prl.md gives the choices
+where the paper is illegible, and the results.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import tyro
 from torch.utils.tensorboard import SummaryWriter
 
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
-from mtenvs.atari.suites import resolve_games
-from mtenvs.provenance import run_provenance
+from mtenvs.atari.suites import all_game_names
+from mtenvs.train import checkpoint, cli, progress, run
+from mtenvs.train.metrics import roc_auc
+from mtenvs.train.writer import open_writer
 from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
 
-SCRIPT = "prl"
+SCRIPT = "prl.py"
 FIRE = 1  # ALE action id of FIRE
 # (fire, horizontal, vertical) of ALE's 18 actions, in ALE order: NOOP, FIRE, UP, RIGHT, LEFT, DOWN,
 # UPRIGHT, UPLEFT, DOWNRIGHT, DOWNLEFT, then the same eight moves with FIRE.
-CONTROLS = torch.tensor(
-    [
-        [0, 0, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0], [0, -1, 0], [0, 0, -1],
-        [0, 1, 1], [0, -1, 1], [0, 1, -1], [0, -1, -1],
-        [1, 0, 1], [1, 1, 0], [1, -1, 0], [1, 0, -1],
-        [1, 1, 1], [1, -1, 1], [1, 1, -1], [1, -1, -1],
-    ],
-    dtype=torch.float32,
-)  # fmt: skip
-# Args that a resumed run must share with the run that wrote the checkpoint (the rest only change
-# where or how fast it runs).
-RUNTIME_ARGS = ("resume", "cuda", "torch_threads", "track", "wandb_project_name", "wandb_entity")
+CONTROLS = torch.tensor([
+    [0, 0, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0], [0, -1, 0], [0, 0, -1], [0, 1, 1], [0, -1, 1], [0, 1, -1], [0, -1, -1],
+    [1, 0, 1], [1, 1, 0], [1, -1, 0], [1, 0, -1], [1, 1, 1], [1, -1, 1], [1, 1, -1], [1, -1, -1],
+], dtype=torch.float32)  # fmt: skip
 
 
 @dataclass
@@ -76,7 +67,9 @@ class Args:
     checkpoint_interval: int = 500
     """save runs/{run_name}/checkpoint.pt every this many training updates (0: at iteration boundaries only)"""
     resume: str | None = None
-    """path of a checkpoint.pt to continue; give the same arguments as the run that wrote it"""
+    """path of a checkpoint.pt to continue with its own arguments (only the run-time flags and the budget may change)"""
+    progress_interval: float = 30.0
+    """seconds between progress lines"""
 
     env_id: str = "MultiAtari-PRL-v0"
     """the id of an mtenvs MultiAtari env (one game per task)"""
@@ -84,8 +77,8 @@ class Args:
     """emulator protocol: "nature" (no sticky actions, as the paper ran) or "machado" (sticky 0.25)"""
     env_kwargs: str = "{}"
     """JSON dict of extra keyword arguments for gym.make_vec (e.g. '{"max_episode_frames": 18000}')"""
-    total_timesteps: int = 60_000
-    """total env steps over all iterations and games (split equally over the iterations)"""
+    total_timesteps: int | None = None
+    """env steps of all games, split equally over the iterations (None: 60k; with --resume, the checkpoint's)"""
     num_iterations: int = 1
     """play-then-train iterations; iteration 1 plays uniformly at random, later ones with the planner"""
     num_envs: int = 24
@@ -124,102 +117,53 @@ class Args:
     """games where FIRE is pressed on the first step of an episode and after every lost life"""
     eval_episodes: int = 1
     """planner episodes per game after the last iteration (0 disables)"""
-    progress_interval: float = 20.0
-    """seconds between progress lines"""
 
 
-class BadArgument(ValueError):
-    """An invalid argument, found before training; the command line prints its message without a traceback."""
+FAMILY_DEFAULTS = {"atari": {"total_timesteps": 60_000}}
+GAME_LISTS = ("safest_only_games", "fire_after_life_loss_games")
+ARG_RULES = (
+    cli.integer(["num_iterations", "num_envs", "horizon", "state_size", "updates_per_iteration"], 1),
+    cli.integer(["batch_size", "num_sequences"], 1),
+    cli.integer(["eval_episodes"], 0),
+    cli.number(["heldout_fraction"], 0.0, 0.5, open_low=True),
+    cli.number(["learning_rate", "lr_stage_factor", "lr_halve_fraction"], 0.0, 1.0, open_low=True),
+    cli.number(["weight_decay", "death_threshold"], 0.0, 1.0),
+    cli.number(["delta_std", "grad_clamp"], 0.0, open_low=True),
+    cli.number(["weight_growth"], 1.0),
+    cli.choice(["preset"], ("nature", "machado")),
+    cli.Rule(GAME_LISTS, lambda games: all(g in all_game_names() for g in games), "ALE game names, e.g. 'Breakout'"),
+)
+# --env-kwargs keys the script sets itself.
+RESERVED = {"preset": "--preset", "num_envs": "--num-envs", "task_assignment": "grouped",
+            "autoreset_mode": "SameStep", "stack_size": "4 frames"}  # fmt: skip
+SCHEMA = {
+    "script": SCRIPT, "args": dict, "run_name": str, "iteration": int, "collected": bool, "update": int,
+    "global_step": int, "total_updates": int, "model": dict, "optimizer": dict, "train_rng": (dict, type(None)),
+}  # fmt: skip
 
 
-def check_args(args: Args) -> dict:
-    """Reject invalid arguments before anything is built; return the parsed env kwargs."""
-    for name in ("total_timesteps", "num_iterations", "num_envs", "horizon", "state_size",
-                 "updates_per_iteration", "batch_size", "num_sequences"):  # fmt: skip
-        value = getattr(args, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise BadArgument(f"--{name.replace('_', '-')} must be an integer >= 1, got {value!r}.")
-    for name in ("checkpoint_interval", "torch_threads", "eval_episodes"):
-        value = getattr(args, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise BadArgument(f"--{name.replace('_', '-')} must be an integer >= 0, got {value!r}.")
-    if isinstance(args.seed, bool) or not isinstance(args.seed, int) or not 0 <= args.seed <= 2**30:
-        raise BadArgument(
-            f"--seed must be an integer in [0, 2**30] (the envs are seeded with seed + offsets), got {args.seed}."
+def steps_per_env(args: Args) -> int:
+    """Steps of every env in one iteration's play; an error when they cannot hold training and held-out windows."""
+    steps = args.total_timesteps // args.num_iterations // args.num_envs
+    heldout = int(steps * args.heldout_fraction)
+    if heldout < args.horizon or steps - heldout < 2 * args.horizon:
+        raise cli.BadArgument(
+            f"--total-timesteps={args.total_timesteps} gives {steps} steps per env per iteration ({heldout} held out); "
+            f"need >= --horizon ({args.horizon}) held-out and >= 2 * --horizon training steps per env: raise "
+            "--total-timesteps or --heldout-fraction, or lower --horizon or --num-envs."
         )
-    for name, low, high, low_open, high_open in (
-        ("heldout_fraction", 0.0, 0.5, True, False),
-        ("delta_std", 0.0, math.inf, True, True),
-        ("learning_rate", 0.0, 1.0, True, False),
-        ("lr_stage_factor", 0.0, 1.0, True, False),
-        ("lr_halve_fraction", 0.0, 1.0, True, False),
-        ("weight_decay", 0.0, 1.0, False, False),
-        ("grad_clamp", 0.0, math.inf, True, True),
-        ("weight_growth", 1.0, math.inf, False, True),
-        ("death_threshold", 0.0, 1.0, False, False),
-        ("progress_interval", 0.0, 30.0, True, False),
-    ):
-        value = getattr(args, name)
-        below = value <= low if low_open else value < low
-        above = value >= high if high_open else value > high
-        if not math.isfinite(value) or below or above:
-            interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-            raise BadArgument(f"--{name.replace('_', '-')} must be a finite number in {interval}, got {value!r}.")
-    for name in ("safest_only_games", "fire_after_life_loss_games"):
-        for game in getattr(args, name):
-            try:
-                canonical = resolve_games([game], None)[0]
-            except ValueError as error:
-                raise BadArgument(f"--{name.replace('_', '-')}: {error}") from None
-            if canonical != game:
-                raise BadArgument(f"--{name.replace('_', '-')}: write {game!r} as the ALE game name {canonical!r}.")
-    if args.preset not in ("nature", "machado"):
-        raise BadArgument(f"--preset must be 'nature' or 'machado', got {args.preset!r}.")
-    try:
-        env_kwargs = json.loads(args.env_kwargs)
-    except json.JSONDecodeError as error:
-        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r} ({error}).") from None
-    if not isinstance(env_kwargs, dict):
-        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
-    for key in ("preset", "autoreset_mode", "task_assignment", "stack_size", "num_envs"):
-        if key in env_kwargs:
-            raise BadArgument(
-                f"--env-kwargs must not set {key!r}: prl.py sets it (--preset and --num-envs are its own flags)."
-            )
-    try:
-        spec = gym.spec(args.env_id)
-    except gym.error.Error as error:
-        raise BadArgument(f"--env-id {args.env_id!r} is not a registered id ({error}).") from None
-    if not str(spec.entry_point).startswith("mtenvs.atari"):
-        raise BadArgument(
-            f"--env-id {args.env_id!r} is not an Atari env; PRL needs an mtenvs MultiAtari id such as "
-            "MultiAtari-PRL-v0 or MultiAtari-v0."
-        )
-    steps_per_env = args.total_timesteps // args.num_iterations // args.num_envs
-    heldout_steps = int(steps_per_env * args.heldout_fraction)
-    if heldout_steps < args.horizon or steps_per_env - heldout_steps < 2 * args.horizon:
-        raise BadArgument(
-            f"--total-timesteps={args.total_timesteps} gives {steps_per_env} steps per env per iteration "
-            f"({heldout_steps} held out); need >= --horizon ({args.horizon}) held-out steps and >= 2 * --horizon "
-            "training steps per env: raise --total-timesteps or --heldout-fraction, or lower --horizon or --num-envs."
-        )
-    return env_kwargs
+    return steps
 
 
 def make_envs(args: Args, env_kwargs: dict, num_envs: int) -> gym.vector.VectorEnv:
     """Grouped MultiAtari vector env (one game per sub-env, equal groups) with per-game episode stats."""
-    envs = gym.make_vec(
-        args.env_id,
-        num_envs=num_envs,
-        task_assignment="grouped",
-        preset=args.preset,
-        autoreset_mode="SameStep",  # every step is a real transition; the next obs starts the new episode
-        **env_kwargs,
-    )
-    if num_envs % envs.unwrapped.num_tasks:
-        games = envs.unwrapped.num_tasks
+    # SameStep autoreset: every step is a real transition; the next obs starts the new episode.
+    settings = {"num_envs": num_envs, "task_assignment": "grouped", "preset": args.preset, "autoreset_mode": "SameStep"}
+    envs = cli.build_env(lambda: gym.make_vec(args.env_id, **settings, **env_kwargs), args.env_id, env_kwargs)
+    games = envs.unwrapped.num_tasks
+    if num_envs % games:
         envs.close()
-        raise BadArgument(f"--num-envs {num_envs} must be a multiple of the {games} games of {args.env_id}.")
+        raise cli.BadArgument(f"--num-envs {num_envs} must be a multiple of the {games} games of {args.env_id}.")
     return RecordTaskEpisodeStatisticsVector(envs)
 
 
@@ -247,10 +191,8 @@ class Perception(nn.Module):
         self.convs = nn.Sequential(
             nn.Conv2d(obs_shape[0], 32, 8, stride=4, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
             nn.Conv2d(32, 64, 4, stride=2, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-            ResidualBlock(64),
-            ResidualBlock(64),
-            nn.Conv2d(64, 64, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.Flatten(),
+            ResidualBlock(64), ResidualBlock(64),
+            nn.Conv2d(64, 64, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.Flatten(),
         )  # fmt: skip
         with torch.no_grad():
             flat = self.convs(torch.zeros(2, *obs_shape)).shape[1]
@@ -269,29 +211,15 @@ class Prediction(nn.Module):
         self.f = nn.Sequential(nn.Linear(state_size + 3, hidden), nn.ReLU(), nn.Linear(hidden, state_size))
         self.delta_std = delta_std
 
-    def delta(self, h: torch.Tensor, control: torch.Tensor) -> torch.Tensor:
-        """The state change: mean 0 and standard deviation delta_std over the units, whatever f's weights."""
-        raw = self.f(torch.cat([self.norm(h), control], dim=-1))
-        return self.delta_std * F.layer_norm(raw, raw.shape[-1:])
-
     def forward(self, h: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
-        """States h_1..h_K, shape (batch, K, state), from h_0 (batch, state) and controls (batch, K, 3)."""
+        """States h_1..h_K, shape (batch, K, state), from h_0 (batch, state) and controls (batch, K, 3). Every Delta
+        has mean 0 and standard deviation delta_std over the units, whatever f's weights."""
         states = []
         for k in range(controls.shape[1]):
-            h = h + self.delta(h, controls[:, k])
+            raw = self.f(torch.cat([self.norm(h), controls[:, k]], dim=-1))
+            h = h + self.delta_std * F.layer_norm(raw, raw.shape[-1:])
             states.append(h)
         return torch.stack(states, dim=1)
-
-
-class Valuation(nn.Module):
-    """LN -> Linear + ReLU -> Linear: logits of (score higher than at the start, died since the start)."""
-
-    def __init__(self, state_size: int):
-        super().__init__()
-        self.net = nn.Sequential(nn.LayerNorm(state_size), nn.Linear(state_size, 100), nn.ReLU(), nn.Linear(100, 2))
-
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        return self.net(states)
 
 
 class PredictiveModel(nn.Module):
@@ -301,17 +229,17 @@ class PredictiveModel(nn.Module):
         super().__init__()
         self.perception = Perception(obs_shape, state_size)
         self.prediction = Prediction(state_size, delta_std)
-        self.valuation = Valuation(state_size)
-
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.perception(frames)
+        # Valuation: LN -> Linear + ReLU -> Linear, logits of (score higher than at the start, died since the start).
+        self.valuation = nn.Sequential(
+            nn.LayerNorm(state_size), nn.Linear(state_size, 100), nn.ReLU(), nn.Linear(100, 2)
+        )
 
     def unroll(self, h0: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
         """Logits (batch, K, 2) of the valuation heads after each of the K controls."""
         return self.valuation(self.prediction(h0, controls))
 
     def forward(self, frames: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
-        return self.unroll(self.encode(frames), controls)
+        return self.unroll(self.perception(frames), controls)
 
 
 def encode_actions(actions: torch.Tensor) -> torch.Tensor:
@@ -331,24 +259,31 @@ class PlayData:
     truncated: np.ndarray  # bool (T, E): step t ended the episode without a death (time limit)
     episode_start: np.ndarray  # int64 (T, E): index of the first step of t's episode
 
-    def save(self, path: str) -> None:
-        np.savez(path + ".tmp.npz", **asdict(self))
-        os.replace(path + ".tmp.npz", path)
+    @classmethod
+    def zeros(cls, steps: int, envs: int, height: int, width: int) -> PlayData:
+        frames = np.zeros((steps, envs, height, width), np.uint8)
+        return cls(frames, *(np.zeros((steps, envs), dtype) for dtype in (np.int64, np.float32, bool, bool, np.int64)))
+
+    def save(self, path: Path) -> None:
+        """A torch file of tensors, written atomically; load reads it back verified."""
+        checkpoint.save(path, {"script": SCRIPT} | {key: torch.from_numpy(value) for key, value in vars(self).items()})
 
     @classmethod
-    def load(cls, path: str) -> PlayData:
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                data = cls(**{key: stored[key] for key in cls.__dataclass_fields__})
-        except (OSError, ValueError, KeyError, TypeError, EOFError) as error:
-            raise BadArgument(f"{path} is not a valid play-data file of {SCRIPT}.py ({error}).") from None
+    def load(cls, path: Path, flag: str = "--resume: play data") -> PlayData:
+        """The play data in path, after checking its CRCs, its fields and their dtypes and shapes."""
+        schema = {"script": SCRIPT} | dict.fromkeys(cls.__dataclass_fields__, checkpoint.TENSOR)
+        stored = checkpoint.load(path, flag, schema, f"play data of {SCRIPT}")
+        data = cls(**{key: stored[key].numpy() for key in cls.__dataclass_fields__})
+        for key, value in vars(data).items():
+            expected = getattr(cls.zeros(1, 1, 1, 1), key)
+            if value.dtype != expected.dtype or value.ndim != expected.ndim or value.shape[:2] != data.frames.shape[:2]:
+                raise cli.BadArgument(f"{flag} {path}: its {key} is {value.dtype} {tuple(value.shape)}, not play data.")
         return data
 
 
 def frame_stacks(data: PlayData, steps: np.ndarray, envs: np.ndarray, stack: int) -> np.ndarray:
     """The stacked observations at (steps, envs): the last `stack` frames, zeros before the episode start."""
-    offsets = np.arange(-stack + 1, 1)
-    index = steps[:, None] + offsets[None, :]
+    index = steps[:, None] + np.arange(-stack + 1, 1)[None, :]
     valid = index >= data.episode_start[steps, envs][:, None]
     frames = data.frames[np.maximum(index, 0), envs[:, None]]
     return frames * valid[:, :, None, None].astype(np.uint8)
@@ -376,10 +311,8 @@ def window_targets(data: PlayData, steps: np.ndarray, envs: np.ndarray, horizon:
 def window_starts(num_steps: int, num_envs: int, horizon: int, heldout_fraction: float) -> tuple[np.ndarray, ...]:
     """(train, held-out) window starts as (steps, envs) index arrays; held out: the last fraction of the steps."""
     split = num_steps - int(num_steps * heldout_fraction)
-    train_steps = np.arange(0, split - horizon + 1)
-    heldout_steps = np.arange(split, num_steps - horizon + 1)
     pairs = []
-    for steps in (train_steps, heldout_steps):
+    for steps in (np.arange(0, split - horizon + 1), np.arange(split, num_steps - horizon + 1)):
         grid_steps, grid_envs = np.meshgrid(steps, np.arange(num_envs), indexing="ij")
         pairs.append((grid_steps.ravel(), grid_envs.ravel()))
     return pairs[0], pairs[1]
@@ -390,16 +323,8 @@ def iteration_weights(num_iterations: int, growth: float) -> np.ndarray:
     return growth ** (np.arange(num_iterations) // 3)
 
 
-def sample_batch(
-    datasets: list[PlayData],
-    starts: list[tuple[np.ndarray, np.ndarray]],
-    weights: np.ndarray,
-    batch_size: int,
-    horizon: int,
-    stack: int,
-    rng: np.random.Generator,
-) -> dict[str, torch.Tensor]:
-    """A training batch: every window is drawn with probability proportional to its iteration's weight."""
+def sample_batch(datasets, starts, weights, batch_size, horizon, stack, rng) -> dict[str, torch.Tensor]:
+    """A batch of windows from the train starts of each iteration's data, drawn in proportion to its weight."""
     sizes = np.array([len(s[0]) for s in starts], dtype=np.float64)
     iterations = rng.choice(len(datasets), size=batch_size, p=sizes * weights / (sizes * weights).sum())
     parts = []
@@ -410,9 +335,8 @@ def sample_batch(
     return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 
 
-def make_batch(
-    data: PlayData, steps: np.ndarray, envs: np.ndarray, horizon: int, stack: int
-) -> dict[str, torch.Tensor]:
+def make_batch(data: PlayData, steps: np.ndarray, envs: np.ndarray, horizon: int, stack: int) -> dict:
+    """The windows starting at (steps, envs) as the model takes them, with their targets and loss mask."""
     targets, mask, actions = window_targets(data, steps, envs, horizon)
     return {
         "frames": torch.as_tensor(frame_stacks(data, steps, envs, stack)),
@@ -422,9 +346,7 @@ def make_batch(
     }
 
 
-def prediction_losses(
-    model: PredictiveModel, batch: dict[str, torch.Tensor], device: torch.device
-) -> dict[str, torch.Tensor]:
+def prediction_losses(model: PredictiveModel, batch: dict, device: torch.device) -> dict[str, torch.Tensor]:
     """Masked binary cross-entropy of each head, averaged over the batch and the horizon."""
     logits = model(batch["frames"].to(device), batch["controls"].to(device))
     mask = batch["mask"].to(device)
@@ -433,21 +355,13 @@ def prediction_losses(
     return {"score_loss": per_head[0], "death_loss": per_head[1], "loss": per_head.sum()}
 
 
-def train_step(
-    model: PredictiveModel,
-    optimizer: torch.optim.Optimizer,
-    batch: dict[str, torch.Tensor],
-    grad_clamp: float,
-    device: torch.device,
-) -> dict[str, float]:
+def train_step(model: PredictiveModel, optimizer, batch: dict, grad_clamp: float, device) -> dict[str, float]:
     """One Adam step with element-wise gradient clamping."""
     model.train()
     losses = prediction_losses(model, batch, device)
     optimizer.zero_grad()
     losses["loss"].backward()
-    for parameter in model.parameters():
-        if parameter.grad is not None:
-            parameter.grad.clamp_(-grad_clamp, grad_clamp)
+    nn.utils.clip_grad_value_(model.parameters(), grad_clamp)
     optimizer.step()
     return {key: value.item() for key, value in losses.items()}
 
@@ -459,35 +373,9 @@ def learning_rate(args: Args, iteration: int, update: int) -> float:
     return lr * 0.5 if update >= args.lr_halve_fraction * args.updates_per_iteration else lr
 
 
-def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); NaN when one class is absent."""
-    labels = labels.astype(bool)
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    # Average rank of tied scores.
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    average = first + (counts - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(average, counts)
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
-
-
 @torch.no_grad()
-def heldout_report(
-    model: PredictiveModel,
-    data: PlayData,
-    starts: tuple[np.ndarray, np.ndarray],
-    env_games: np.ndarray,
-    game_names: list[str],
-    horizon: int,
-    stack: int,
-    device: torch.device,
-    max_windows: int = 4096,
-) -> dict[str, dict[str, list[float]]]:
-    """Per game and head, at every horizon step: AUC, mean predicted probability and observed frequency."""
+def heldout_report(model, data, starts, env_games, game_names, horizon, stack, device, max_windows=4096) -> dict:
+    """Per game and head, at every horizon step: AUC, mean prediction and observed frequency over the windows."""
     model.eval()
     report = {}
     for game, name in enumerate(game_names):
@@ -518,22 +406,14 @@ def choose_sequences(p_score: torch.Tensor, p_death: torch.Tensor, thresholds: t
     higher); when none qualifies, the lowest P(died)."""
     feasible = p_death <= thresholds[:, None]
     best_score = torch.where(feasible, p_score, torch.full_like(p_score, -1.0)).argmax(dim=1)
-    safest = p_death.argmin(dim=1)
-    return torch.where(feasible.any(dim=1), best_score, safest)
+    return torch.where(feasible.any(dim=1), best_score, p_death.argmin(dim=1))  # else the safest
 
 
 class Planner:
     """Random shooting: N uniformly random action sequences of the game's valid actions plus the
     previous step's best (shifted by one step), scored by the model in one batch for all envs."""
 
-    def __init__(
-        self,
-        action_masks: np.ndarray,
-        thresholds: np.ndarray,
-        num_sequences: int,
-        horizon: int,
-        rng: np.random.Generator,
-    ):
+    def __init__(self, action_masks: np.ndarray, thresholds: np.ndarray, num_sequences: int, horizon: int, rng):
         self.valid_actions = [np.flatnonzero(mask) for mask in action_masks]
         self.thresholds = torch.as_tensor(thresholds, dtype=torch.float32)
         self.num_sequences, self.horizon, self.rng = num_sequences, horizon, rng
@@ -555,8 +435,7 @@ class Planner:
         model.eval()
         candidates = np.concatenate([self.random_sequences(self.num_sequences), self.previous_best[:, None]], axis=1)
         num_envs, count, horizon = candidates.shape
-        h0 = model.encode(torch.as_tensor(frames, device=device))
-        h0 = h0.repeat_interleave(count, dim=0)
+        h0 = model.perception(torch.as_tensor(frames, device=device)).repeat_interleave(count, dim=0)
         controls = encode_actions(torch.as_tensor(candidates.reshape(-1, horizon), device=device))
         probabilities = torch.sigmoid(model.unroll(h0, controls)[:, -1]).view(num_envs, count, 2).cpu()
         chosen = choose_sequences(probabilities[..., 0], probabilities[..., 1], self.thresholds).numpy()
@@ -570,71 +449,36 @@ class Planner:
         return best[:, 0]
 
 
-def random_actions(action_masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random valid action per env."""
-    return np.array([rng.choice(np.flatnonzero(mask)) for mask in action_masks])
-
-
-def planner_thresholds(args: Args, game_names: list[str], env_games: np.ndarray) -> np.ndarray:
-    """Per env death threshold: 0 (always the safest sequence) in the safest-only games."""
-    per_game = np.array([0.0 if name in args.safest_only_games else args.death_threshold for name in game_names])
-    return per_game[env_games]
+def make_planner(args: Args, envs, rng: np.random.Generator) -> Planner:
+    """The planner of envs; its death threshold is 0 (always the safest sequence) in the safest-only games."""
+    base = envs.unwrapped
+    per_game = np.array([0.0 if name in args.safest_only_games else args.death_threshold for name in base.task_names])
+    games = np.asarray(base.env_task_ids)
+    return Planner(base.action_masks[games], per_game[games], args.num_sequences, args.horizon, rng)
 
 
 # --- rollout ---
-@dataclass
-class Episode:
-    """A finished episode: its env, return, length, human-normalised score and the play step it ended on."""
-
-    env: int
-    ret: float
-    length: int
-    hns: float
-    step: int
-
-
-def play(
-    envs,
-    num_steps: int,
-    seed: int,
-    model: PredictiveModel | None,
-    planner: Planner | None,
-    args: Args,
-    device: torch.device,
-    label: str,
-    record: bool = True,
-) -> tuple[PlayData | None, list[Episode]]:
-    """Play num_steps steps in every env (uniformly at random when planner is None).
-
-    Returns the play data (None unless record) and the finished episodes. Without record, play
-    stops as soon as every env has finished an episode (evaluation).
-    """
-    base = envs.unwrapped
-    num_envs = envs.num_envs
-    game_names = list(base.task_names)
-    fire_games = np.array([name in args.fire_after_life_loss_games for name in game_names])[base.env_task_ids]
+def play(envs, num_steps, seed, model, planner, args, device, meter, label, writer=None, first_step=0, record=True):
+    """Play num_steps steps in every env (uniformly at random without a planner); return the play data (None unless
+    record: evaluation stops when every env has finished an episode) and every finished episode's (env, return).
+    With a writer, every finished episode is logged at its env step (first_step + the steps of all envs)."""
+    num_envs, game_names = envs.num_envs, list(envs.unwrapped.task_names)
+    fire_games = np.array([name in args.fire_after_life_loss_games for name in game_names])[envs.unwrapped.env_task_ids]
     rng = np.random.default_rng(seed)
     obs, infos = envs.reset(seed=seed)
-    height, width = obs.shape[2:]
-    rows = num_steps if record else 1  # without recording, one scratch row is overwritten
-    data = PlayData(
-        frames=np.zeros((rows, num_envs, height, width), np.uint8),
-        actions=np.zeros((rows, num_envs), np.int64),
-        rewards=np.zeros((rows, num_envs), np.float32),
-        died=np.zeros((rows, num_envs), bool),
-        truncated=np.zeros((rows, num_envs), bool),
-        episode_start=np.zeros((rows, num_envs), np.int64),
-    )
-    episodes: list[Episode] = []
+    data = PlayData.zeros(num_steps if record else 1, num_envs, *obs.shape[2:])  # without record: one scratch row
+    episodes: list[tuple[int, float]] = []
     lives = infos["lives"].copy()
     needs_fire = fire_games.copy()  # the first step of an episode and the step after a lost life
     episode_start = np.zeros(num_envs, np.int64)
-    start_time = last_print = time.time()
     for step in range(num_steps):
         t = step if record else 0
         data.frames[t] = obs[:, -1]
         data.episode_start[t] = episode_start
-        actions = random_actions(infos["action_mask"], rng) if planner is None else planner.act(model, obs, device)
+        if planner is None:  # a uniformly random valid action per env
+            actions = np.array([rng.choice(np.flatnonzero(mask)) for mask in infos["action_mask"]])
+        else:
+            actions = planner.act(model, obs, device)
         actions = np.where(needs_fire, FIRE, actions)
         obs, rewards, terminations, truncations, infos = envs.step(actions)
         ended = terminations | truncations
@@ -648,175 +492,88 @@ def play(
         episode_start[ended] = step + 1
         if planner is not None and ended.any():
             planner.reset(np.flatnonzero(ended))
+        env_step = first_step + (step + 1) * num_envs if record else first_step
+        if writer is not None:
+            no_paths = np.full(num_envs, np.nan)  # Atari has no TwoRooms-style normalised score
+            progress.log_finished_episodes(writer, infos, terminations, no_paths, game_names, env_step, meter)
         if "episode" in infos:
-            stats = infos["episode"]
-            for i in np.flatnonzero(infos["_episode"]):
-                episodes.append(Episode(int(i), float(stats["r"][i]), int(stats["l"][i]), float(stats["hns"][i]), step))
-        if time.time() - last_print >= args.progress_interval:
-            last_print = time.time()
-            sps = int((step + 1) * num_envs / (time.time() - start_time))
-            recent = {
-                name: [e.ret for e in episodes if game_names[base.env_task_ids[e.env]] == name][-5:]
-                for name in game_names
-            }
-            recent = {name: round(float(np.mean(r)), 1) for name, r in recent.items() if r}
-            print(f"{label}: step {step + 1}/{num_steps} per env, SPS {sps}, recent returns {recent}", flush=True)
-        if not record and len({e.env for e in episodes}) == num_envs:
+            episodes += [(int(i), float(infos["episode"]["r"][i])) for i in np.flatnonzero(infos["_episode"])]
+        if meter.due():
+            meter.print(env_step, f" ({label}: step {step + 1}/{num_steps} per env)")
+        if not record and len({env for env, _ in episodes}) == num_envs:
             break
     return (data if record else None), episodes
 
 
-# --- checkpoints ---
-def load_checkpoint(path: str, args: Args) -> dict:
-    """A checkpoint of this script written by a run with the same arguments; clear errors otherwise."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise BadArgument(f"--resume {path}: no such file.") from None
-    except Exception as error:  # torch raises many types for corrupt or foreign files
-        raise BadArgument(
-            f"--resume {path} is not a valid checkpoint of {SCRIPT}.py ({type(error).__name__})."
-        ) from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("script") != SCRIPT:
-        raise BadArgument(f"--resume {path} is not a valid checkpoint of {SCRIPT}.py.")
-    saved = checkpoint["args"]
-    if saved.get("env_id") != args.env_id:
-        raise BadArgument(
-            f"--resume {path} is a checkpoint of --env-id {saved.get('env_id')!r}, but this run has "
-            f"--env-id {args.env_id!r}; "
-            "resume with the arguments of the run that wrote it."
-        )
-    current = asdict(args)
-    differing = [
-        f"{key}={saved.get(key)!r} (now {current[key]!r})"
-        for key in current
-        if key not in RUNTIME_ARGS
-        and (list(saved[key]) if isinstance(saved.get(key), (list, tuple)) else saved.get(key))
-        != (list(current[key]) if isinstance(current[key], (list, tuple)) else current[key])
-    ]
-    if differing:
-        raise BadArgument(f"--resume {path} was written with different arguments: {', '.join(differing)}.")
-    return checkpoint
-
-
 def main(args: Args) -> None:
-    env_kwargs = check_args(args)
-    checkpoint = load_checkpoint(args.resume, args) if args.resume else None
-    run_name = (
-        checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    )
+    saved = checkpoint.load(args.resume, "--resume", SCHEMA, f"a checkpoint of {SCRIPT}") if args.resume else None
+    args = cli.resume_args(args, saved["args"], saved["global_step"]) if saved else args
+    cli.check_rules(args, cli.COMMON_RULES + ARG_RULES)
+    args = cli.apply_family_defaults(args, FAMILY_DEFAULTS, SCRIPT)
+    env_kwargs = cli.parse_env_kwargs(args.env_kwargs, RESERVED)
+    steps = steps_per_env(args)
+    run_name = saved["run_name"] if saved else run.new_run_name(args.env_id, args.exp_name, args.seed)
+    # Where the run is: current iteration, whether its play data is saved, updates done in its training phase.
+    iteration, collected, update, global_step, total_updates, train_rng_state = 1, False, 0, 0, 0, None
+    if saved:
+        iteration, collected, update = saved["iteration"], saved["collected"], saved["update"]
+        global_step, total_updates, train_rng_state = saved["global_step"], saved["total_updates"], saved["train_rng"]
+    played = range(1, iteration + (1 if collected else 0))  # the iterations whose play data is saved: verified first
+    datasets = [PlayData.load(run.run_dir(run_name) / f"data_{i}.pt") for i in played]
 
-    torch.manual_seed(args.seed)
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
-    if args.cuda and not torch.cuda.is_available():
-        print("--cuda: CUDA is not available on this machine; training on the CPU.")
-    device = torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
-
+    run.seed_everything(args.seed, torch_deterministic=False)
+    device = run.choose_device(args.cuda, args.torch_threads)
     envs = make_envs(args, env_kwargs, args.num_envs)
-    run_dir = f"runs/{run_name}"
-    os.makedirs(run_dir, exist_ok=True)
-    base = envs.unwrapped
-    game_names = list(base.task_names)
-    env_games = np.asarray(base.env_task_ids)
+    game_names, env_games = list(envs.unwrapped.task_names), np.asarray(envs.unwrapped.env_task_ids)
     obs_shape = envs.single_observation_space.shape
-    stack = obs_shape[0]
-    steps_per_env = args.total_timesteps // args.num_iterations // args.num_envs
+    stack, per_step = obs_shape[0], obs_shape[1] * obs_shape[2] + 22  # frame and other PlayData fields, kept in memory
+    cli.require_memory(args.total_timesteps * per_step, f"--total-timesteps (play data, {per_step} bytes per env step)")
+    run_path = run.run_dir(run_name)
 
     model = PredictiveModel(obs_shape, args.state_size, args.delta_std).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
-    # Progress: current iteration, whether its play data is saved, updates done in its training phase.
-    iteration, collected, update, global_step, total_updates = 1, False, 0, 0, 0
-    train_rng_state = None
-    if checkpoint:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        iteration, collected, update = checkpoint["iteration"], checkpoint["collected"], checkpoint["update"]
-        global_step, total_updates = checkpoint["global_step"], checkpoint["total_updates"]
-        train_rng_state = checkpoint["train_rng"]
-        print(
-            f"Resumed {run_name}: iteration {iteration}, {'training update ' + str(update) if collected else 'play'}."
-        )
+    if saved:
+        checkpoint.load_state(model, saved["model"], "--resume", args.resume, "model")
+        checkpoint.load_state(optimizer, saved["optimizer"], "--resume", args.resume, "optimizer state")
+        print(f"Resumed {run_name}: iteration {iteration}, {f'training update {update}' if collected else 'play'}.")
 
-    if args.track:
-        import wandb
-
-        wandb.init(
-            project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True, config=vars(args),
-            name=run_name, id=run_name.replace("/", "_"), resume="allow", save_code=True,
-            mode="online" if os.environ.get("WANDB_API_KEY") else "offline",
-        )  # fmt: skip
     # Env-step metrics on global_step; training curves on the update count, in their own writer.
-    writer = SummaryWriter(run_dir, purge_step=global_step + 1 if checkpoint else None)
-    update_writer = SummaryWriter(f"{run_dir}/updates", purge_step=total_updates + 1 if checkpoint else None)
-    if not checkpoint:
-        record = {**vars(args), **run_provenance(envs), "torch_version": torch.__version__}
-        table = "\n".join(f"|{key}|{value}|" for key, value in record.items())
-        writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+    writer = open_writer(args, run_name, run_path, envs, global_step if saved else None)
+    update_writer = SummaryWriter(str(run_path / "updates"), purge_step=total_updates + 1 if saved else None)
+    meter = progress.Progress(args.progress_interval, args.total_timesteps, global_step)
 
     def save_checkpoint(rng_state: dict | None) -> None:
-        payload = {
-            "script": SCRIPT,
-            "args": asdict(args) | {"resume": None},
-            "run_name": run_name,
-            "iteration": iteration,
-            "collected": collected,
-            "update": update,
-            "global_step": global_step,
-            "total_updates": total_updates,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "train_rng": rng_state,
-        }
-        torch.save(payload, f"{run_dir}/checkpoint.pt.tmp")
-        os.replace(f"{run_dir}/checkpoint.pt.tmp", f"{run_dir}/checkpoint.pt")  # a kill mid-save keeps the old one
+        checkpoint.save(run_path / "checkpoint.pt", {
+            "script": SCRIPT, "args": vars(args) | {"resume": None}, "run_name": run_name, "iteration": iteration,
+            "collected": collected, "update": update, "global_step": global_step, "total_updates": total_updates,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "train_rng": rng_state,
+        })  # fmt: skip
 
-    datasets = [PlayData.load(f"{run_dir}/data_{i}.npz") for i in range(1, iteration + (1 if collected else 0))]
-    last_print = time.time()
     while iteration <= args.num_iterations:
         # --- rollout --- (iteration 1: uniformly random play; later: the planner with the current model)
         if not collected:
-            planner = None
-            if iteration > 1:
-                planner = Planner(
-                    base.action_masks[env_games],
-                    planner_thresholds(args, game_names, env_games),
-                    args.num_sequences,
-                    args.horizon,
-                    np.random.default_rng([args.seed, iteration, 1]),
-                )
+            planner_rng = np.random.default_rng([args.seed, iteration, 1])
+            planner = make_planner(args, envs, planner_rng) if iteration > 1 else None
             start_time = time.time()
-            seed = args.seed * 1000 + iteration
-            data, episodes = play(
-                envs, steps_per_env, seed, model, planner, args, device, f"iteration {iteration} play"
-            )
-            for episode in episodes:
-                name, step = game_names[env_games[episode.env]], global_step + (episode.step + 1) * args.num_envs
-                writer.add_scalar("charts/episodic_return", episode.ret, step)
-                writer.add_scalar(f"charts/episodic_return/{name}", episode.ret, step)
-                writer.add_scalar("charts/episodic_length", episode.length, step)
-                if math.isfinite(episode.hns):
-                    writer.add_scalar(f"charts/human_normalized_score/{name}", episode.hns, step)
-            global_step += steps_per_env * args.num_envs
-            writer.add_scalar(
-                "charts/SPS", int(steps_per_env * args.num_envs / (time.time() - start_time)), global_step
-            )
+            seed, label = args.seed * 1000 + iteration, f"iteration {iteration} play"
+            data, episodes = play(envs, steps, seed, model, planner, args, device, meter, label, writer, global_step)
+            global_step += steps * args.num_envs
+            writer.add_scalar("charts/SPS", int(steps * args.num_envs / (time.time() - start_time)), global_step)
             means = {}
             for game, name in enumerate(game_names):
-                values = [e.ret for e in episodes if env_games[e.env] == game]
+                values = [ret for env, ret in episodes if env_games[env] == game]
                 if values:
                     means[name] = round(float(np.mean(values)), 2)
                     writer.add_scalar(f"iteration/episodic_return/{name}", np.mean(values), global_step)
                     writer.add_scalar(f"iteration/episodes/{name}", len(values), global_step)
             print(f"iteration {iteration} play done: step {global_step}, mean returns {means}", flush=True)
-            data.save(f"{run_dir}/data_{iteration}.npz")
+            data.save(run_path / f"data_{iteration}.pt")
             datasets.append(data)
             collected, update = True, 0
             save_checkpoint(None)
 
         # --- loss / update --- (continue the previous model on all data, recent iterations weighted up)
-        splits = [window_starts(steps_per_env, args.num_envs, args.horizon, args.heldout_fraction) for _ in datasets]
-        train_starts = [s[0] for s in splits]
+        splits = [window_starts(*d.frames.shape[:2], args.horizon, args.heldout_fraction) for d in datasets]
         weights = iteration_weights(len(datasets), args.weight_growth)
         rng = np.random.default_rng([args.seed, iteration, 2])
         if train_rng_state is not None:
@@ -827,7 +584,7 @@ def main(args: Args) -> None:
             lr = learning_rate(args, iteration, update)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = sample_batch(datasets, train_starts, weights, args.batch_size, args.horizon, stack, rng)
+            batch = sample_batch(datasets, [s[0] for s in splits], weights, args.batch_size, args.horizon, stack, rng)
             losses = train_step(model, optimizer, batch, args.grad_clamp, device)
             update += 1
             total_updates += 1
@@ -835,34 +592,24 @@ def main(args: Args) -> None:
                 for key, value in losses.items():
                     update_writer.add_scalar(f"losses/{key}", value, total_updates)
                 update_writer.add_scalar("charts/learning_rate", lr, total_updates)
-            if time.time() - last_print >= args.progress_interval:
-                last_print = time.time()
+            if meter.due():
                 ups = (update - start_update) / (time.time() - start_time)
-                print(
-                    f"iteration {iteration} train: update {update}/{args.updates_per_iteration}, "
-                    f"loss {losses['loss']:.4f}, {ups:.1f} updates/s",
-                    flush=True,
-                )
-            if (
-                args.checkpoint_interval
-                and update % args.checkpoint_interval == 0
-                and update < args.updates_per_iteration
-            ):
+                done = f"update {update}/{args.updates_per_iteration}, loss {losses['loss']:.4f}, {ups:.1f} updates/s"
+                meter.print(global_step, f" (iteration {iteration} train: {done})")
+            at_interval = args.checkpoint_interval and update % args.checkpoint_interval == 0
+            if at_interval and update < args.updates_per_iteration:  # the iteration's end saves one anyway
                 save_checkpoint(rng.bit_generator.state)
-        writer.add_scalar(
-            "charts/updates_per_second", (update - start_update) / max(time.time() - start_time, 1e-9), global_step
-        )
+        ups = (update - start_update) / max(time.time() - start_time, 1e-9)
+        writer.add_scalar("charts/updates_per_second", ups, global_step)
 
         # --- logging --- (held-out AUC of each head, per game, at horizon steps 1, 5, 10, ..., horizon)
-        print(f"iteration {iteration}: predicting the held-out windows", flush=True)
         report = heldout_report(model, datasets[-1], splits[-1][1], env_games, game_names, args.horizon, stack, device)
-        logged_steps = sorted({1, *range(5, args.horizon + 1, 5), args.horizon})
         for name, heads in report.items():
             for head in ("score", "death"):
-                for k in logged_steps:
-                    if math.isfinite(heads[f"{head}_auc"][k - 1]):
+                for k in sorted({1, *range(5, args.horizon + 1, 5), args.horizon}):
+                    if np.isfinite(heads[f"{head}_auc"][k - 1]):
                         writer.add_scalar(f"auc/{head}/{name}/h{k}", heads[f"{head}_auc"][k - 1], global_step)
-        with open(f"{run_dir}/heldout_{iteration}.json", "w") as file:
+        with open(run_path / f"heldout_{iteration}.json", "w") as file:
             json.dump({"iteration": iteration, "games": report}, file, allow_nan=True)
         summary = {n: (round(h["score_auc"][-1], 3), round(h["death_auc"][-1], 3)) for n, h in report.items()}
         print(f"iteration {iteration} trained: held-out AUC (score, death) at h{args.horizon}: {summary}", flush=True)
@@ -872,46 +619,29 @@ def main(args: Args) -> None:
     # --- evaluation --- (one planner episode in each of eval_episodes envs per game)
     if args.eval_episodes:
         eval_envs = make_envs(args, env_kwargs, len(game_names) * args.eval_episodes)
-        eval_base = eval_envs.unwrapped
-        eval_games = np.asarray(eval_base.env_task_ids)
-        planner = Planner(
-            eval_base.action_masks[eval_games],
-            planner_thresholds(args, game_names, eval_games),
-            args.num_sequences,
-            args.horizon,
-            np.random.default_rng([args.seed, 0, 3]),
-        )
-        start_time = time.time()
+        eval_games = np.asarray(eval_envs.unwrapped.env_task_ids)
+        planner = make_planner(args, eval_envs, np.random.default_rng([args.seed, 0, 3]))
         # Every episode ends within the emulator's frame cap, so this many steps always suffice.
-        max_steps = int(eval_base.emulator_settings["max_episode_frames"]) + 1
-        seed = args.seed * 1000 + 999
-        _, episodes = play(eval_envs, max_steps, seed, model, planner, args, device, "evaluation", record=False)
-        finished: dict[int, float] = {}
-        for episode in episodes:
-            finished.setdefault(episode.env, episode.ret)  # the first episode of every env
+        max_steps, seed = int(eval_envs.unwrapped.emulator_settings["max_episode_frames"]) + 1, args.seed * 1000 + 999
+        start_time = time.time()
+        _, episodes = play(eval_envs, max_steps, seed, model, planner, args, device, meter, "evaluation",
+                           first_step=global_step, record=False)  # fmt: skip
         eval_envs.close()
-        for game, name in enumerate(game_names):
-            values = [ret for i, ret in finished.items() if eval_games[i] == game]
-            writer.add_scalar(f"eval/episodic_return/{name}", np.mean(values), global_step)
-        results = {
-            name: [ret for i, ret in sorted(finished.items()) if eval_games[i] == game]
-            for game, name in enumerate(game_names)
-        }
-        with open(f"{run_dir}/eval_returns.json", "w") as file:
+        first = dict(reversed(episodes))  # env -> return of its first episode (reversed: the first is written last)
+        results = {name: [first[i] for i in sorted(first) if eval_games[i] == g] for g, name in enumerate(game_names)}
+        for name, returns in results.items():
+            writer.add_scalar(f"eval/episodic_return/{name}", np.mean(returns), global_step)
+        with open(run_path / "eval_returns.json", "w") as file:
             json.dump(results, file)
         print(f"evaluation ({time.time() - start_time:.0f} s): planner returns {results}", flush=True)
 
     if args.save_model:
-        torch.save(model.state_dict(), f"{run_dir}/{args.exp_name}.pt")
+        checkpoint.save(run_path / f"{args.exp_name}.pt", model.state_dict())
     envs.close()
     writer.close()
     update_writer.close()
-    print(f"Done: {global_step} env steps, {total_updates} updates; TensorBoard logs in {run_dir}")
+    print(f"Done: {global_step} env steps, {total_updates} updates; TensorBoard logs in {run_path}")
 
 
 if __name__ == "__main__":
-    try:
-        main(tyro.cli(Args))
-    except BadArgument as error:
-        print(f"prl.py: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    cli.run(main, Args, SCRIPT)

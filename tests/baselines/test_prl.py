@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from types import ModuleType
 
@@ -14,6 +16,8 @@ import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mtenvs.train import checkpoint, progress
 
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 SCRIPT = BASELINES / "prl.py"
@@ -67,6 +71,26 @@ def run(root: Path, monkeypatch, **overrides) -> Path:
     monkeypatch.chdir(root)
     prl.main(tiny_args(**overrides))
     return run_dir(root)
+
+
+def resume(root: Path, monkeypatch, checkpoint_path: Path, **flags) -> None:
+    """Continue a run from its checkpoint with its own arguments (only run-time flags may be given)."""
+    monkeypatch.chdir(root)
+    prl.main(prl.Args(resume=str(checkpoint_path), cuda=False, **flags))
+
+
+def flip_bytes_in_largest_tensor(path: Path, count: int = 64) -> None:
+    """Damage a torch file as a bad disk would: invert `count` bytes in the middle of its largest tensor."""
+    with zipfile.ZipFile(path) as archive:
+        record = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    with open(path, "r+b") as file:
+        file.seek(record.header_offset + 26)
+        name_length, extra_length = (int.from_bytes(file.read(2), "little") for _ in range(2))
+        start = record.header_offset + 30 + name_length + extra_length + record.file_size // 2
+        file.seek(start)
+        damaged = bytes(b ^ 0xFF for b in file.read(count))
+        file.seek(start)
+        file.write(damaged)
 
 
 def model_state(directory: Path) -> dict[str, torch.Tensor]:
@@ -148,15 +172,6 @@ def test_learning_rate_schedule_scales_with_the_budget():
     assert prl.learning_rate(args, 6, 99) == pytest.approx(1.25e-4)
 
 
-def test_roc_auc_matches_known_values():
-    labels = np.array([0, 0, 1, 1])
-    assert prl.roc_auc(np.array([0.1, 0.2, 0.8, 0.9]), labels) == 1.0
-    assert prl.roc_auc(np.array([0.9, 0.8, 0.2, 0.1]), labels) == 0.0
-    assert prl.roc_auc(np.array([0.5, 0.5, 0.5, 0.5]), labels) == 0.5
-    assert prl.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), labels) == 0.75
-    assert np.isnan(prl.roc_auc(np.array([0.1, 0.2]), np.array([1, 1])))
-
-
 def test_frame_stacks_rebuild_the_env_observations():
     args = prl.Args(num_envs=3)
     envs = prl.make_envs(args, {"max_episode_frames": 200}, 3)  # 50-step episodes: several resets
@@ -164,7 +179,8 @@ def test_frame_stacks_rebuild_the_env_observations():
     step, reset = envs.step, envs.reset
     envs.step = lambda actions: seen.append(step(actions)) or seen[-1]
     envs.reset = lambda **kwargs: seen.append(reset(**kwargs)) or seen[-1]
-    data, episodes = prl.play(envs, 120, 0, None, None, args, torch.device("cpu"), "test")
+    meter = progress.Progress(args.progress_interval, 360, 0)
+    data, episodes = prl.play(envs, 120, 0, None, None, args, torch.device("cpu"), meter, "test")
     envs.close()
     assert len(episodes) >= 3
     observations = np.stack([result[0] for result in seen[:120]])
@@ -227,7 +243,7 @@ class StubModel:
     def eval(self) -> StubModel:
         return self
 
-    def encode(self, frames: torch.Tensor) -> torch.Tensor:
+    def perception(self, frames: torch.Tensor) -> torch.Tensor:
         return torch.zeros(frames.shape[0], 1)
 
     def unroll(self, h0: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
@@ -288,7 +304,7 @@ def test_two_iterations_run_end_to_end_and_log_the_metrics(reference_run):
             assert len(heads[key]) == 4 and all(0.0 <= p <= 1.0 for p in heads[key])
         for key in ("score_auc", "death_auc"):  # NaN where the tiny held-out set has one class only
             assert len(heads[key]) == 4 and all(np.isnan(a) or 0.0 <= a <= 1.0 for a in heads[key])
-    data = prl.PlayData.load(str(reference_run / "data_2.npz"))
+    data = prl.PlayData.load(reference_run / "data_2.pt")
     assert data.frames.shape == (40, 3, 84, 84)
     assert np.isin(data.actions[:, 0], [0, 1, 3, 4]).all()  # Breakout's valid actions only
     assert data.actions[0, 0] == prl.FIRE  # Breakout presses FIRE to start its episode
@@ -316,26 +332,43 @@ def test_interrupted_run_resumes_to_the_uninterrupted_result(interrupt, referenc
         run(tmp_path, monkeypatch)
     monkeypatch.undo()
     directory = run_dir(tmp_path)
-    checkpoint = torch.load(directory / "checkpoint.pt", weights_only=True)
-    assert checkpoint["iteration"] == 2 and checkpoint["collected"] == (interrupt == "training")
-    run(tmp_path, monkeypatch, resume=str(directory / "checkpoint.pt"))
+    saved = torch.load(directory / "checkpoint.pt", weights_only=True)
+    assert saved["iteration"] == 2 and saved["collected"] == (interrupt == "training")
+    resume(tmp_path, monkeypatch, directory / "checkpoint.pt")  # the checkpoint's own arguments come back
     assert_same_model(directory, reference_run)
     assert (directory / "eval_returns.json").read_text() == (reference_run / "eval_returns.json").read_text()
     assert len(scalars(directory / "updates")["losses/loss"]) == 2  # no duplicate points after the resume
 
 
 @pytest.mark.slow
+def test_resume_with_a_larger_budget_sizes_the_iterations_still_to_play(tmp_path, monkeypatch):
+    monkeypatch.setattr(prl.Planner, "act", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):  # stops at iteration 2's first planner step, after 120 env steps
+        run(tmp_path, monkeypatch, eval_episodes=0)
+    monkeypatch.undo()
+    path = run_dir(tmp_path) / "checkpoint.pt"
+    with pytest.raises(ValueError, match="--total-timesteps 120 is not beyond the checkpoint's step 120"):
+        resume(tmp_path, monkeypatch, path, total_timesteps=120)
+    with pytest.raises(ValueError, match="--horizon cannot be changed"):
+        resume(tmp_path, monkeypatch, path, horizon=5)
+    resume(tmp_path, monkeypatch, path, total_timesteps=480)  # iteration 2 now plays 480 / 2 / 3 = 80 steps per env
+    saved = torch.load(path, weights_only=True)
+    assert saved["iteration"] == 3 and saved["global_step"] == 120 + 80 * 3
+    assert saved["args"]["total_timesteps"] == 480 and saved["args"]["horizon"] == 4
+    assert [prl.PlayData.load(path.parent / f"data_{i}.pt").frames.shape[0] for i in (1, 2)] == [40, 80]
+
+
+@pytest.mark.slow
 def test_seeded_runs_repeat_exactly(reference_run, tmp_path, monkeypatch):
     again = run(tmp_path / "again", monkeypatch)
     assert_same_model(again, reference_run)
-    for name in ("data_1.npz", "data_2.npz"):
-        first, second = (prl.PlayData.load(str(d / name)) for d in (reference_run, again))
+    for name in ("data_1.pt", "data_2.pt"):
+        first, second = (prl.PlayData.load(d / name) for d in (reference_run, again))
         for field in dataclasses.fields(prl.PlayData):
             np.testing.assert_array_equal(getattr(first, field.name), getattr(second, field.name))
     other = run(tmp_path / "other", monkeypatch, seed=2)
     assert not np.array_equal(
-        prl.PlayData.load(str(other / "data_1.npz")).actions,
-        prl.PlayData.load(str(reference_run / "data_1.npz")).actions,
+        prl.PlayData.load(other / "data_1.pt").actions, prl.PlayData.load(reference_run / "data_1.pt").actions
     )
 
 
@@ -343,21 +376,26 @@ def test_seeded_runs_repeat_exactly(reference_run, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"env_id": "TwoRooms-v0"}, "not an Atari env"),
-        ({"env_id": "NoSuchEnv-v0"}, "not a registered id"),
+        ({"env_id": "TwoRooms-v0"}, "--env-id TwoRooms-v0 is a tworooms env; prl.py supports atari envs"),
+        ({"env_id": "NoSuchEnv-v0"}, "--env-id 'NoSuchEnv-v0' is not an mtenvs id"),
         ({"horizon": 0}, "--horizon must be an integer >= 1"),
         ({"num_sequences": 0}, "--num-sequences must be an integer >= 1"),
-        ({"learning_rate": float("nan")}, "--learning-rate must be a finite number"),
-        ({"death_threshold": 1.5}, "--death-threshold must be a finite number in [0.0, 1.0]"),
-        ({"heldout_fraction": 0.0}, "--heldout-fraction must be a finite number in (0.0, 0.5]"),
-        ({"grad_clamp": -1.0}, "--grad-clamp must be a finite number"),
+        ({"learning_rate": float("nan")}, "--learning-rate must be a number in (0, 1]"),
+        ({"death_threshold": 1.5}, "--death-threshold must be a number in [0, 1]"),
+        ({"heldout_fraction": 0.0}, "--heldout-fraction must be a number in (0, 0.5]"),
+        ({"grad_clamp": -1.0}, "--grad-clamp must be a number in (0,"),
+        ({"weight_growth": 0.5}, "--weight-growth must be a number in [1,"),
         ({"batch_size": 0}, "--batch-size must be an integer >= 1"),
+        ({"eval_episodes": -1}, "--eval-episodes must be an integer >= 0"),
+        ({"progress_interval": 0.0}, "--progress-interval must be a number in (0,"),
         ({"total_timesteps": 60}, "--total-timesteps=60 gives 10 steps per env"),
+        ({"total_timesteps": 10**14}, "--total-timesteps (play data, 7078 bytes per env step) needs"),
         ({"env_kwargs": "[1]"}, "--env-kwargs must be a JSON object"),
-        ({"preset": "sticky"}, "--preset must be 'nature' or 'machado'"),
+        ({"env_kwargs": '{"no_such_option": 1}'}, '--env-kwargs {"no_such_option": 1} for MultiAtari-PRL-v0:'),
+        ({"preset": "sticky"}, "--preset must be one of 'nature', 'machado'"),
         ({"num_envs": 4}, "--num-envs 4 must be a multiple of the 3 games"),
-        ({"safest_only_games": ("Pongg",)}, "--safest-only-games: Unknown Atari game 'Pongg'"),
-        ({"fire_after_life_loss_games": ("breakout",)}, "write 'breakout' as the ALE game name 'Breakout'"),
+        ({"safest_only_games": ("Pongg",)}, "--safest-only-games must be ALE game names"),
+        ({"fire_after_life_loss_games": ("breakout",)}, "--fire-after-life-loss-games must be ALE game names"),
     ],
 )
 def test_bad_input_fails_before_anything_runs(overrides, message, tmp_path, monkeypatch):
@@ -368,23 +406,49 @@ def test_bad_input_fails_before_anything_runs(overrides, message, tmp_path, monk
     assert not (tmp_path / "runs").exists()
 
 
-def test_checkpoint_of_another_env_or_a_corrupt_file_is_refused(tmp_path, monkeypatch):
+def test_resume_refuses_changed_arguments_and_foreign_or_corrupt_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    foreign = tmp_path / "foreign.pt"
-    torch.save({"script": "prl", "args": dataclasses.asdict(tiny_args(env_id="MultiAtari-PongBreakout-v0"))}, foreign)
-    with pytest.raises(ValueError, match="checkpoint of --env-id 'MultiAtari-PongBreakout-v0'"):
-        prl.main(tiny_args(resume=str(foreign)))
-    other_args = tmp_path / "other_args.pt"
-    torch.save({"script": "prl", "args": dataclasses.asdict(tiny_args(horizon=5))}, other_args)
-    with pytest.raises(ValueError, match="different arguments: horizon=5"):
-        prl.main(tiny_args(resume=str(other_args)))
-    corrupt = tmp_path / "corrupt.pt"
-    corrupt.write_bytes(b"not a checkpoint at all")
-    with pytest.raises(ValueError, match=r"not a valid checkpoint of prl\.py"):
-        prl.main(tiny_args(resume=str(corrupt)))
+    args = dataclasses.asdict(tiny_args(total_timesteps=240))
+    position = {"iteration": 2, "collected": False, "update": 0, "global_step": 120, "total_updates": 6}
+    payload = {"script": "prl.py", "args": args, "run_name": "a__prl__1__1", **position, "model": {}, "optimizer": {}}
+    checkpoint.save(tmp_path / "checkpoint.pt", payload | {"train_rng": None})
+    for flags, message in [
+        ({"env_id": "MultiAtari-PongBreakout-v0"}, "--env-id cannot be changed"),
+        ({"horizon": 5}, "--horizon cannot be changed"),
+        ({"total_timesteps": 100}, "--total-timesteps 100 is not beyond the checkpoint's step 120"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            prl.main(prl.Args(resume=str(tmp_path / "checkpoint.pt"), **flags))
+    checkpoint.save(tmp_path / "foreign.pt", {"script": "prl.py", "args": args})
+    with pytest.raises(ValueError, match=r"foreign\.pt is not a checkpoint of prl\.py: it lacks \['run_name'"):
+        prl.main(prl.Args(resume=str(tmp_path / "foreign.pt")))
+    checkpoint.save(tmp_path / "other.pt", payload | {"script": "dqn.py", "train_rng": None})
+    with pytest.raises(ValueError, match=r"other\.pt is not a checkpoint of prl\.py: 'script' is 'dqn\.py'"):
+        prl.main(prl.Args(resume=str(tmp_path / "other.pt")))
+    (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ValueError, match=r"corrupt\.pt is not a checkpoint of prl\.py: not a readable torch file"):
+        prl.main(prl.Args(resume=str(tmp_path / "corrupt.pt")))
     with pytest.raises(ValueError, match="no such file"):
-        prl.main(tiny_args(resume=str(tmp_path / "missing.pt")))
+        prl.main(prl.Args(resume=str(tmp_path / "missing.pt")))
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damaged", ["checkpoint.pt", "data_1.pt"])
+def test_damaged_checkpoint_or_play_data_is_refused_in_one_line(damaged, reference_run, tmp_path):
+    """64 bytes flipped inside the file's largest tensor (a weight matrix; the frames): the CRC check refuses it."""
+    copy = tmp_path / "runs" / reference_run.name
+    shutil.copytree(reference_run, copy)
+    flip_bytes_in_largest_tensor(copy / damaged)
+    env = {"PYTHONPATH": str(BASELINES.parent), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--resume", f"runs/{copy.name}/checkpoint.pt", "--no-cuda"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("prl.py: error: --resume"), result.stderr
+    assert f"runs/{copy.name}/{damaged} is damaged: record " in result.stderr
+    assert "fails its CRC check" in result.stderr
 
 
 @pytest.mark.parametrize(
