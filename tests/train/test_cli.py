@@ -143,3 +143,30 @@ def test_run_turns_a_bad_argument_into_one_line_and_exit_2(tmp_path):
     assert ok.returncode == 0 and ok.stdout == "trained\n"
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr == "demo.py: error: --seed must be an integer in [0, 9], got 12.\n"
+
+
+def test_shared_flags_are_inherited_with_their_docstrings_and_overridable():
+    import tyro
+
+    from mtenvs.train.args import TorchRunArgs
+
+    @dataclasses.dataclass
+    class ScriptArgs(TorchRunArgs):
+        exp_name: str = "script"
+        checkpoint_interval: int = 500
+        learning_rate: float = 0.1
+        """learning rate"""
+
+    args = tyro.cli(ScriptArgs, args=["--no-cuda", "--seed", "4"])
+    assert (args.exp_name, args.checkpoint_interval, args.cuda, args.seed, args.progress_interval) == (
+        "script",
+        500,
+        False,
+        4,
+        30.0,
+    )
+    usage = subprocess.run(
+        [sys.executable, "-c", "import tyro, sys; from mtenvs.train.args import TorchRunArgs; tyro.cli(TorchRunArgs)",
+         "--help"], capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert "--progress-interval" in usage and "at least every this many seconds" in usage
