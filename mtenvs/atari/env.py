@@ -17,7 +17,7 @@ from mtenvs.atari.suites import (
     score_reference,
 )
 from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
-from mtenvs.validation import check_int, check_number
+from mtenvs.validation import check_action, check_int, check_number
 
 MASKED_ACTION_MODES = ("emulate", "noop", "raise")
 # Upper bounds, checked at construction: beyond them an env would run for minutes per reset
@@ -173,10 +173,8 @@ class MultiAtariEnv(MultiTaskEnv):
         return obs, self._info(game, life_loss=False)
 
     def step(self, action: int):
-        if not self.action_space.contains(action):
-            raise ValueError(f"Action {action!r} is outside the union action space Discrete({NUM_ACTIONS}).")
+        action = check_action(action, NUM_ACTIONS, "the union action space")
         self._check_can_step()
-        action = int(action)
         if not self.action_masks[self.task_id, action]:
             if self.masked_action == "raise":
                 valid = np.flatnonzero(self.action_masks[self.task_id]).tolist()

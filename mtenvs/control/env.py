@@ -17,7 +17,7 @@ from mtenvs.control.tasks import (
     resolve_tasks,
 )
 from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
-from mtenvs.validation import check_choice
+from mtenvs.validation import check_action, check_choice
 
 MASKED_ACTION_MODES = ("clamp", "raise")
 
@@ -146,9 +146,8 @@ class MultiControlEnv(MultiTaskEnv):
         return self._pad(raw), self.task_info()
 
     def step(self, action: int):
-        if not self.action_space.contains(action):
-            raise ValueError(f"Action {action!r} is outside the union action space Discrete({self.action_space.n}).")
-        raw, reward, terminated, truncated = self._advance(int(action))
+        action = check_action(action, int(self.action_space.n), "the union action space")
+        raw, reward, terminated, truncated = self._advance(action)
         return self._pad(raw), reward, terminated, truncated, self.task_info()
 
     def _advance(self, action: int | np.integer) -> tuple[np.ndarray, float, bool, bool]:

@@ -10,13 +10,14 @@ from gymnasium import spaces
 from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
 from mtenvs.tworooms.dynamics import TwoRoomsBatch, observation_space
 from mtenvs.tworooms.layout import (
+    ACTION_NAMES,
     DEFAULT_CORRIDOR_LENGTH,
     DEFAULT_ROOM_SIZE,
     NUM_ACTIONS,
     TwoRoomsLayout,
     build_layout,
 )
-from mtenvs.validation import check_int, check_number
+from mtenvs.validation import check_action, check_int, check_number
 
 DEFAULT_MAX_STEPS = 100
 MAX_MAX_STEPS = 1_000_000
@@ -185,16 +186,12 @@ class TwoRoomsEnv(MultiTaskEnv):
         return self._batch.observe()[0], self.task_info() | {"shortest_path_length": shortest}
 
     def step(self, action: Any):
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"Action {action!r} is outside the action space Discrete({NUM_ACTIONS}) "
-                "(0 up, 1 right, 2 down, 3 left)."
-            )
+        action = check_action(action, NUM_ACTIONS, names=ACTION_NAMES)
         if not self._started:
             raise RuntimeError("Call reset() before step().")
         if bool(self._batch.needs_reset[0]):
             raise RuntimeError("The episode has ended (terminated or truncated); call reset() before step().")
-        rewards, terminated, truncated = self._batch.step(np.full(1, int(action), dtype=np.int64))
+        rewards, terminated, truncated = self._batch.step(np.full(1, action, dtype=np.int64))
         return self._batch.observe()[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), self.task_info()
 
     def render(self) -> np.ndarray | None:

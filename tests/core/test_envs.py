@@ -129,6 +129,20 @@ def test_out_of_range_actions_raise_and_change_nothing(env_id):
     assert data_equivalence(env.step(action), reference.step(action))
 
 
+@pytest.mark.parametrize("env_id", REPRESENTATIVE_IDS)
+def test_a_bool_is_not_an_action(env_id):
+    """Regression: Python lets True be 1, so step(True) used to play action 1 in every family."""
+    env = make(env_id).unwrapped
+    reference = make(env_id).unwrapped
+    env.reset(seed=0)
+    reference.reset(seed=0)
+    for action in (True, False, np.bool_(True), np.array(False)):
+        with pytest.raises(TypeError, match=r"Action .* is a bool; an action is an int in .*Discrete\(\d+\)"):
+            env.step(action)
+    action = env.action_space.sample()
+    assert data_equivalence(env.step(action), reference.step(action))
+
+
 @pytest.mark.parametrize("env_id", IDS)
 def test_info_task_id_and_action_mask(env_id):
     env = make(env_id).unwrapped
