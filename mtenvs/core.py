@@ -72,6 +72,8 @@ class MultiTaskEnv(gym.Env):
     task_names: tuple[str, ...] = ()
     task_id: int = 0
     task_schedule: str = "uniform"
+    action_masks: np.ndarray | None = None  # (num_tasks, n) int8 where tasks' valid actions differ
+    masked_action: str | None = None  # families with masks: what an action outside the mask does ("raise" refuses)
     _needs_reset: bool = True  # before the first reset and after an episode ends
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -137,8 +137,6 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
         self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if isinstance(options, dict) and options.get("task") is not None:
-            raise ValueError("Grouped sub-envs keep their games; reset(options={'task': ...}) is not allowed.")
         reset_mask = self._check_reset(seed, options, ("reset_mask",)).get("reset_mask")
         if reset_mask is not None:
             reset_mask = np.asarray(reset_mask)
@@ -173,17 +171,10 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
         return obs, rewards, terminations, truncations, self._merge_infos([r[4] for r in results])
 
     def _check_actions(self, actions: Any) -> np.ndarray:
-        actions = super()._check_actions(actions).astype(np.int32)
-        if self.masked_action != "emulate":
+        actions = super()._check_actions(actions).astype(np.int32)  # the base refuses masked_action="raise"
+        if self.masked_action == "noop":
             valid = self._env_masks[np.arange(self.num_envs), actions].astype(bool)
-            if not valid.all():
-                if self.masked_action == "raise":
-                    bad = np.flatnonzero(~valid)
-                    raise ValueError(
-                        f"Sub-envs {bad.tolist()} got actions {actions[bad].tolist()} outside their game's "
-                        "minimal action set (masked_action='raise'); see infos['action_mask']."
-                    )
-                actions = np.where(valid, actions, 0).astype(np.int32)
+            actions = np.where(valid, actions, 0).astype(np.int32)
         return actions
 
     def _merge_infos(self, group_infos: list[dict[str, Any]]) -> dict[str, Any]:

@@ -63,7 +63,7 @@ class MultiControlVectorEnv(MultiTaskVectorBase):
             num_envs, probe.task_names, task_assignment=task_assignment, score_references=probe.score_references
         )
         self.task_discounts = probe.task_discounts
-        self.action_masks = probe.action_masks
+        self.action_masks, self.masked_action = probe.action_masks, masked_action
         self.render_mode = render_mode
         if self.env_task_ids is not None:
             self._envs = [
@@ -109,6 +109,9 @@ class MultiControlVectorEnv(MultiTaskVectorBase):
                 obs[i, : raw.shape[0]] = raw  # padding entries stay 0: a task never changes mid-episode
         np.logical_or(terminations, truncations, out=self._autoreset)
         return obs.copy(), rewards.copy(), terminations.copy(), truncations.copy(), self._infos()
+
+    def _current_task_ids(self) -> np.ndarray:
+        return self._task_ids
 
     def _infos(self) -> dict[str, Any]:
         return {"task_id": self._task_ids.copy(), "action_mask": self.action_masks[self._task_ids]}

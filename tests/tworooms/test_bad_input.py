@@ -128,8 +128,10 @@ def test_bad_vector_arguments_raise():
         gym.make_vec("TwoRooms-v0", num_envs=8, vectorization="threads")
     with pytest.raises(ValueError, match=r'device= only applies with vectorization="batched"'):
         gym.make_vec("TwoRooms-v0", num_envs=8, vectorization="sync", device="cpu")
-    with pytest.raises(ValueError, match=r"Unknown reset option\(s\) \['task'\]"):
+    with pytest.raises(ValueError, match="Grouped sub-envs keep their tasks"):
         TwoRoomsVectorEnv(8).reset(options={"task": 1})
+    with pytest.raises(ValueError, match=r"Unknown reset option\(s\) \['task'\]"):
+        TwoRoomsVectorEnv(8, task_assignment="sampled").reset(options={"task": 1})
     for device in ("gpu0", 3.5):
         with pytest.raises(ValueError, match=r"device must be None \(NumPy\) or an available torch device"):
             TwoRoomsVectorEnv(8, device=device)
