@@ -72,9 +72,12 @@ def check_vectorization(vectorization: object, valid: tuple[str, ...], default: 
 
 
 def check_batched_actions(actions: Any, num_envs: int, num_actions: int, space: str = "") -> np.ndarray:
-    """One integer action per sub-env, each in ``0..num_actions - 1``; ``ValueError`` saying what is wrong.
+    """One integer action per sub-env, each in ``0..num_actions - 1``, as a fresh int64 array;
+    ``ValueError`` saying what is wrong.
 
-    ``space`` names the action space in the message (e.g. ``"the union action space"``).
+    ``space`` names the action space in the message (e.g. ``"the union action space"``). The batch
+    comes back as int64 whatever integer dtype it had, so no simulator sees a narrow or unsigned
+    action (Gymnasium's MountainCar computes ``action - 1``, which wraps for uint8 0).
     """
     actions = np.asarray(actions)
     if actions.shape != (num_envs,) or not np.issubdtype(actions.dtype, np.integer):
@@ -84,7 +87,7 @@ def check_batched_actions(actions: Any, num_envs: int, num_actions: int, space: 
     if actions.min() < 0 or actions.max() >= num_actions:
         where = f"{space} " if space else ""
         raise ValueError(f"Actions must lie in {where}0..{num_actions - 1}, got {actions}.")
-    return actions
+    return actions.astype(np.int64)
 
 
 class MultiTaskVectorBase(VectorEnv):

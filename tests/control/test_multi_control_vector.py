@@ -149,6 +149,21 @@ def test_sampled_tasks_are_checked_against_the_mask_of_their_current_task(vector
     envs.close()
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int8])
+def test_unsigned_actions_push_the_same_way_as_in_the_single_env(dtype):
+    """Regression: uint8 0 reached MountainCar as a NumPy uint8, so its (action - 1) wrapped to 255
+    and "push left" pushed right with 255 times the force."""
+    envs = gym.make_vec("MultiControl-v0", num_envs=1, tasks=["MountainCar"])
+    single = MultiControlEnv(tasks=["MountainCar"])
+    obs, _ = envs.reset(seed=3)
+    expected, _ = single.reset(seed=3)
+    for action in [0] * 10 + [2] * 10 + [1] * 5:
+        obs = envs.step(np.array([action], dtype=dtype))[0]
+        expected = single.step(action)[0]
+        np.testing.assert_array_equal(obs[0], expected)
+    assert obs[0, 1] != 0.0  # the car moved
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
