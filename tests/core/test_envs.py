@@ -22,9 +22,13 @@ import mtenvs
 
 IDS = mtenvs.mtenvs_ids()
 # Ids that share their entry points differ only in registered kwargs (e.g. a MultiAtari suite): the
-# costliest tests run on the first id of each entry point, the others on every id.
+# costliest tests run on the first id of each entry point, the others on every id. (An id defined by
+# its task set has its own entry point object, whose str() is the family's shared one.)
 REPRESENTATIVE_IDS = list(
-    {(gym.spec(env_id).entry_point, gym.spec(env_id).vector_entry_point): env_id for env_id in reversed(IDS)}.values()
+    {
+        (str(gym.spec(env_id).entry_point), str(gym.spec(env_id).vector_entry_point)): env_id
+        for env_id in reversed(IDS)
+    }.values()
 )[::-1]
 
 # Constructor arguments that keep an id cheap to test; episodes end within a few dozen steps.
