@@ -161,6 +161,11 @@ class MultiTaskVectorBase(VectorEnv):
             raise RuntimeError("Call reset() before step().")
         return self._check_actions(actions)
 
+    def _check_render(self) -> None:
+        """Refuse ``render()`` before the first reset (call it when there is a render mode)."""
+        if not self._started:
+            raise RuntimeError("Call reset() before render(): before the first reset no sub-env has a state to draw.")
+
     def _check_actions(self, actions: Any) -> Any:
         """The whole batch, checked against the single action space and, where the sub-envs refuse
         masked actions, against each sub-env's task mask (``ValueError`` saying what is wrong)."""
@@ -324,6 +329,8 @@ class MultiTaskVectorEnv(MultiTaskVectorBase):
         return self._task_ids
 
     def render(self) -> tuple[Any, ...] | None:
+        if self.render_mode is not None:
+            self._check_render()
         return self._vector.render()
 
     def close_extras(self, **kwargs: Any) -> None:

@@ -121,6 +121,7 @@ class MultiControlVectorEnv(MultiTaskVectorBase):
         """One ``rgb_array`` frame per sub-env."""
         if self.render_mode != "rgb_array":
             return None
+        self._check_render()
         return tuple(env.render() for env in self._envs)
 
     def close_extras(self, **kwargs: Any) -> None:

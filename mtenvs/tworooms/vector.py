@@ -76,7 +76,7 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
         layout: list[str] | None = None,
         goals: list[list[int]] | None = None,
         num_tasks: int | None = None,
-        task_seed: int = 0,
+        task_seed: int | None = None,
         max_steps: int = DEFAULT_MAX_STEPS,
         goal_reward: float = 1.0,
         step_reward: float = 0.0,
@@ -98,11 +98,12 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
             import torch
 
             try:
-                torch.zeros(1, device=device)
-            except (AssertionError, RuntimeError, TypeError) as err:  # torch raises all three
+                # A round trip, not just an allocation: "meta" allocates tensors that hold no data.
+                torch.zeros(1, device=device).cpu()
+            except (AssertionError, RuntimeError, TypeError, NotImplementedError) as err:  # torch raises all four
                 raise ValueError(
-                    f"device must be None (NumPy) or an available torch device such as 'cpu' or 'cuda', "
-                    f"got {device!r} ({err})."
+                    f"device must be None (NumPy) or an available torch device that holds data, such as 'cpu' "
+                    f"or 'cuda', got {device!r} ({err})."
                 ) from err
         self.device = device
         self.render_mode = render_mode
@@ -173,6 +174,7 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
         """One ``rgb_array`` frame per sub-env (for small batches: it draws every env)."""
         if self.render_mode != "rgb_array":
             return None
+        self._check_render()
         tasks = self._infos()["task_id"].tolist()
         positions = self._batch.position.tolist()
         return tuple(self.layout.frame(int(self.layout.goals[t]), p) for t, p in zip(tasks, positions, strict=True))

@@ -195,6 +195,15 @@ def test_bad_calls():
         envs.step(np.zeros(2, dtype=np.int64))
 
 
+@pytest.mark.parametrize("vectorization", ["native", "sync"])
+def test_render_before_reset_raises(vectorization):
+    envs = gym.make_vec("MultiControl-v0", num_envs=5, render_mode="rgb_array", vectorization=vectorization)
+    with pytest.raises(RuntimeError, match=r"Call reset\(\) before render\(\)"):
+        envs.render()
+    envs.reset(seed=0)
+    assert len(envs.render()) == 5
+
+
 def test_throughput_reports_both_rates_and_the_ratio():
     result = measure("MultiControl-v0", num_envs=10, seconds=0.5)
     labels = [m.label for m in result.measurements]
