@@ -56,6 +56,16 @@ def test_commands_refuse_out_of_bounds_options(capsys, tmp_path, argv, words):
     assert not any(tmp_path.iterdir())  # nothing was written
 
 
+def test_benchmark_refuses_an_env_id_that_would_leave_the_log_dir(capsys, tmp_path):
+    """Regression: the log of --env-ids ../../../x went three folders above --log-dir."""
+    log_dir = tmp_path / "a" / "b" / "logs"
+    argv = ["benchmark", "--commands", "true", "--env-ids", "../../../x", "--seeds", "1", "--log-dir", str(log_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mtenvs benchmark: error: an --env-ids entry must be a plain name") and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
 NON_FINITE_SECONDS = [float("nan"), float("inf"), 0.0, -1.0]
 
 
