@@ -161,6 +161,13 @@ class MultiTaskVectorBase(VectorEnv):
             raise RuntimeError("Call reset() before step().")
         return self._check_actions(actions)
 
+    def _pickling_error(self, why: str) -> TypeError:
+        """The error of a vector env that cannot be pickled or deep-copied (raise it from ``__getstate__``)."""
+        return TypeError(
+            f"{type(self).__name__} cannot be pickled or deep-copied: {why}. Pickle single envs (gym.make) "
+            "instead, or build the vector env again from its arguments."
+        )
+
     def _check_render(self) -> None:
         """Refuse ``render()`` before the first reset (call it when there is a render mode)."""
         if not self._started:
@@ -335,6 +342,13 @@ class MultiTaskVectorEnv(MultiTaskVectorBase):
 
     def close_extras(self, **kwargs: Any) -> None:
         self._vector.close(**kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        where = " in worker processes" if isinstance(self._vector, AsyncVectorEnv) else ""
+        raise self._pickling_error(
+            f"its sub-envs run{where} in Gymnasium's {type(self._vector).__name__}, built from local factories "
+            "that pickle cannot carry"
+        )
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         return self._vector.call(name, *args, **kwargs)

@@ -153,7 +153,8 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
                 if group_seed is not None:
                     group_seed = np.arange(reset_mask[members].sum(), dtype=np.int64) + members.start
             if group_seed is not None:
-                group_seed = (group_seed + seed) % SEED_BOUND
+                # seed reduced first: the single env takes any seed >= 0, but NumPy's int64 adds overflow.
+                group_seed = (group_seed + int(seed) % SEED_BOUND) % SEED_BOUND
             results.append(group.reset(seed=group_seed, options=group_options))
         self._started = True
         obs = np.concatenate([r[0] for r in results])
@@ -189,6 +190,11 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
     def close_extras(self, **kwargs: Any) -> None:
         for _, _, group in self._groups:
             group.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise self._pickling_error(
+            "its games run in ale-py's C++ vector envs, whose emulators and threads Python cannot copy"
+        )
 
 
 def make_multi_atari_vec(

@@ -179,6 +179,14 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
         positions = self._batch.position.tolist()
         return tuple(self.layout.frame(int(self.layout.goals[t]), p) for t, p in zip(tasks, positions, strict=True))
 
+    def __getstate__(self) -> dict[str, Any]:
+        if self._batch.ops.name == "torch":
+            raise self._pickling_error(
+                f"with device={self.device!r} its state is torch tensors on that device, which it does not "
+                "serialise (device=None, NumPy, pickles)"
+            )
+        return self.__dict__
+
 
 def make_two_rooms_vec(
     num_envs: int,

@@ -7,6 +7,8 @@ same bad input gets the same exception type and message on all of them. Cases ar
 
 from __future__ import annotations
 
+import copy
+import pickle
 import re
 from collections.abc import Callable
 from typing import Any
@@ -252,6 +254,7 @@ def test_vector_seeds_accept_and_refuse_what_single_envs_do(path):
     again, _ = envs.reset(seed=2**31 - 1)
     assert data_equivalence(first, again)
     envs.reset(seed=2**40)
+    envs.reset(seed=2**64)  # ale-py's path raised a raw OverflowError here (NumPy int64 arithmetic)
     envs.close()
 
 
@@ -289,6 +292,32 @@ def test_bad_reset_mask(path):
     for mask in (np.array([1, 0]), np.array([True]), np.array([True, False, True])):
         with pytest.raises(ValueError, match=r"reset_mask must be a bool array of shape \(2,\)"):
             envs.reset(options={"reset_mask": mask})
+    envs.close()
+
+
+# Where a vector env cannot be pickled, the message says why (it used to be pickle's own error, e.g.
+# "Can't pickle local object ...thunk" or "cannot pickle 'ALEVectorInterface' object").
+UNPICKLABLE = {
+    "generic-sync": "run in Gymnasium's SyncVectorEnv, built from local factories",
+    "generic-async": "run in worker processes in Gymnasium's AsyncVectorEnv",
+    "atari-ale": "its games run in ale-py's C\\+\\+ vector envs",
+    "atari-sync": "run in Gymnasium's SyncVectorEnv",
+    "control-sync": "run in Gymnasium's SyncVectorEnv",
+    "tworooms-sync": "run in Gymnasium's SyncVectorEnv",
+}
+
+
+@pytest.mark.parametrize("path", BUILT)
+def test_vector_envs_pickle_or_say_why_not(path):
+    envs = build(path)
+    envs.reset(seed=0)
+    if path in UNPICKLABLE:
+        for copy_env in (pickle.dumps, copy.deepcopy):
+            with pytest.raises(TypeError, match=rf"^\w+ cannot be pickled or deep-copied: .*{UNPICKLABLE[path]}"):
+                copy_env(envs)
+    else:
+        clone = pickle.loads(pickle.dumps(envs))
+        assert data_equivalence(clone.step(np.array([1, 0])), envs.step(np.array([1, 0])))
     envs.close()
 
 
