@@ -100,7 +100,10 @@ class MultiAtariEnv(MultiTaskEnv):
       in [0, 1] (docs/contract.md lists every family's).
 
     ## Version History
-    * v0: Initial version (ale-py 0.12 emulator, DQN preprocessing, 18-action union space).
+    * v0: Initial version (ale-py 0.12 emulator, DQN preprocessing, 18-action union space). Later,
+      without changing dynamics: a bool action (``step(True)``) raises ``TypeError`` (it played
+      action 1); suite ids refuse ``suite=`` and ``games=``; the ale-py vector env takes seeds
+      >= 2**63 (``(s + i) mod 2**31``) and says why it cannot be pickled.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}

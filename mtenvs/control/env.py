@@ -94,7 +94,11 @@ class MultiControlEnv(MultiTaskEnv):
       Gymnasium tasks, which needs ``pygame``: the ``control`` extra).
 
     ## Version History
-    * v0: Initial version (Gymnasium 1.x classic-control envs).
+    * v0: Initial version (Gymnasium 1.x classic-control envs). Later, without changing dynamics: a
+      bool action (``step(True)``) raises ``TypeError`` (it played action 1);
+      ``MultiControl-GymTrio-v0`` refuses ``tasks=``; the vector envs refuse a batch with a masked
+      action (``masked_action="raise"``) before any sub-env steps, and the native one hands
+      unsigned actions on as int64 (a ``uint8`` 0 pushed MountainCar right).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}

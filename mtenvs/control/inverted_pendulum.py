@@ -93,7 +93,8 @@ class InvertedPendulumEnv(gym.Env):
     ```
 
     ## Version History
-    * v0: Initial version.
+    * v0: Initial version. Later, without changing dynamics: a bool action (``step(True)``) raises
+      ``TypeError`` (it played action 1).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}

@@ -118,7 +118,8 @@ class TwoRoomsEnv(MultiTaskEnv):
     ## Version History
     * v0: Initial version. Added later, without changing dynamics: ``info["shortest_path_length"]`` at
       reset; ``task_seed`` together with ``goals`` refused (it was ignored); the vector env's
-      ``render()`` before ``reset()`` refused (it drew a state that never existed).
+      ``render()`` before ``reset()`` refused (it drew a state that never existed); a bool action
+      (``step(True)``) raises ``TypeError`` (it played action 1).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
