@@ -156,7 +156,7 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
 
     def _check_numpy_actions(self, actions: Any) -> np.ndarray:
         space = "the action space (0 up, 1 right, 2 down, 3 left)"
-        return check_batched_actions(actions, self.num_envs, NUM_ACTIONS, space).astype(np.int64)
+        return check_batched_actions(actions, self.num_envs, NUM_ACTIONS, space)  # a fresh int64 array
 
     def _infos(self) -> dict[str, Any]:
         batch = self._batch
