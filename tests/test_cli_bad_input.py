@@ -43,6 +43,9 @@ COMMAND_CASES = [
     (["render", "TwoRooms-v0", "--steps", "1000000"], "steps must be an int in 1..5000"),
     (["render", "TwoRooms-v0", "--frames", "1000"], "frames must be an int in 1..100"),
     (["render", "TwoRooms-v0", "--seed", "-1"], "seed must be an int >= 0"),
+    # The id names the output files: a gym "module:Id" id would put ':' in a file name.
+    (["render", "mtenvs:TwoRooms-v0"], "the env id must be a plain name"),
+    (["render", "../TwoRooms-v0"], "the env id must be a plain name"),
 ]
 
 
