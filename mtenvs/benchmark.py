@@ -1,7 +1,9 @@
 """``mtenvs benchmark``: run a grid of commands x env ids x seeds with parallel workers.
 
 Each grid point runs ``{command} --env-id {env_id} --seed {seed}`` (plus ``--track`` when asked) in a
-shell, its output kept in its own log file whose first line is the exact command. A JSON manifest
+shell, its output kept in its own log file whose first line is the exact command. Log files are
+named ``{index}__{label}__{env_id}__{seed}.log`` inside ``--log-dir`` (env ids must be plain names,
+:func:`mtenvs.paths.path_component`; the label is the command's script, made a plain name). A JSON manifest
 records every run's command, status, exit code, duration and log, and is rewritten as runs finish,
 so failed runs are listed at the end and ``--rerun-failed MANIFEST`` runs only those (or runs that
 never finished because the runner was killed). ``--slurm-template`` writes a Slurm array job instead
@@ -23,7 +25,13 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mtenvs.paths import inside, path_component
+
 MANIFEST = "manifest.json"
+MAX_LABEL = 40  # characters of a command's label in its log files' names
+# Defaults applied only when building a grid: --rerun-failed refuses these options when given.
+DEFAULT_SEEDS = (1, 2, 3)
+DEFAULT_LOG_DIR = "benchmark_logs"
 SLURM_SCRIPT = "benchmark.slurm"
 SLURM_PLACEHOLDERS = ("{{array}}", "{{command}}")
 
@@ -42,31 +50,62 @@ class RunSpec:
     seconds: float | None = None
 
 
-def _label(command: str) -> str:
-    """A short name for log files: the script's file stem, else the command's first word."""
-    words = shlex.split(command)
+def _words(command: str) -> list[str]:
+    """A ``--commands`` entry split into words as the shell will, or ``ValueError`` naming the flag."""
+    try:
+        words = shlex.split(command)
+    except ValueError as err:  # shlex's own message ("No closing quotation") names nothing
+        raise ValueError(f"--commands entry {command!r} cannot be split into shell words: {err}.") from err
+    if not words:
+        raise ValueError(f"--commands has an empty entry ({command!r}).")
+    return words
+
+
+def _label(words: Sequence[str]) -> str:
+    """A short plain name for log files: the script's file stem, else the command's first word.
+
+    Made from the command rather than chosen, so it is made plain (characters outside a file name's
+    replaced by ``_``, no leading ``.``, at most ``MAX_LABEL`` characters) rather than refused.
+    """
     scripts = [w for w in words if w.endswith(".py")]
     name = Path(scripts[0]).stem if scripts else Path(words[0]).name
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", name).lstrip(".")[:MAX_LABEL] or "command"
+
+
+def _refuse_repeats(flag: str, values: Sequence[object]) -> None:
+    """``ValueError`` naming the first value ``flag`` lists twice: it would run the same runs twice."""
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{flag} lists {value!r} more than once; give each value once (the runs would repeat).")
+        seen.add(value)
 
 
 def build_grid(
     commands: Sequence[str], env_ids: Sequence[str], seeds: Sequence[int], log_dir: Path, track: bool = False
 ) -> list[RunSpec]:
-    """Every (command, env id, seed) in that nesting order, each with its own log path."""
+    """Every (command, env id, seed) in that nesting order, each with its own log path inside ``log_dir``.
+
+    ``ValueError`` for an empty grid, a command the shell cannot split, an env id that is not a
+    plain name (it becomes part of a file name) and a command (same words), env id or seed given twice.
+    """
     if not commands or not env_ids or not seeds:
         raise ValueError("The grid needs at least one command, one env id and one seed.")
-    for command in commands:
-        if not command.strip():
-            raise ValueError("A benchmark command is empty.")
+    words = [_words(command) for command in commands]
+    _refuse_repeats("--commands", [shlex.join(w) for w in words])
+    _refuse_repeats("--env-ids", env_ids)
+    _refuse_repeats("--seeds", seeds)
+    for env_id in env_ids:
+        path_component(env_id, "an --env-ids entry")
     grid = []
-    for command in commands:
+    for command, command_words in zip(commands, words, strict=True):
         for env_id in env_ids:
             for seed in seeds:
                 full = f"{command} --env-id {shlex.quote(env_id)} --seed {seed}" + (" --track" if track else "")
                 index = len(grid)
-                log = log_dir / f"{index:03d}__{_label(command)}__{env_id}__{seed}.log"
-                grid.append(RunSpec(index, full, env_id, seed, str(log)))
+                name = f"{index:03d}__{_label(command_words)}__{env_id}__{seed}.log"
+                inside(log_dir, name)  # refuses a log that would resolve elsewhere (e.g. through a symlink)
+                grid.append(RunSpec(index, full, env_id, seed, str(Path(log_dir) / name)))
     return grid
 
 
@@ -80,10 +119,18 @@ class Manifest:
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
+        """Read a manifest; each run's log is the file of that name beside it, wherever the folder is now
+        (so a re-run writes nowhere else, whatever the manifest says or the current directory is)."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())
             runs = [RunSpec(**entry) for entry in data["runs"]]
+            for run in runs:
+                name = Path(run.log).name
+                if not name.endswith(".log") or name.startswith("."):
+                    raise ValueError(f"run {run.index}'s log {run.log!r} is not a .log file name")
+                inside(path.parent, name)  # e.g. not a symlink out of the folder
+                run.log = str(path.parent / name)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{str(path)!r} is not a readable mtenvs benchmark manifest: {err}") from err
         return cls(path, runs)
@@ -123,9 +170,7 @@ def last_line(path: Path) -> str:
     return lines[-1] if lines else ""
 
 
-def run_grid(
-    manifest: Manifest, specs: list[RunSpec], workers: int, progress_interval: float = 30.0
-) -> list[RunSpec]:
+def run_grid(manifest: Manifest, specs: list[RunSpec], workers: int, progress_interval: float = 30.0) -> list[RunSpec]:
     """Run ``specs`` with ``workers`` in parallel, printing one line per finished run and, at least every
     ``progress_interval`` seconds, each running run's latest log line. Returns the failed runs."""
     if workers < 1:
@@ -183,9 +228,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark options, shared by ``mtenvs benchmark`` and ``python -m mtenvs.benchmark``."""
     parser.add_argument("--commands", nargs="+", default=[], help='e.g. "python baselines/distral_tabular.py"')
     parser.add_argument("--env-ids", nargs="+", default=[], help="env ids passed as --env-id")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds passed as --seed")
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, help=f"seeds passed as --seed (default: {' '.join(map(str, DEFAULT_SEEDS))})"
+    )
     parser.add_argument("--workers", type=int, default=1, help="runs at once (Slurm: array tasks at once)")
-    parser.add_argument("--log-dir", default="benchmark_logs", help="per-run logs and the manifest go here")
+    parser.add_argument("--log-dir", help=f"per-run logs and the manifest go here (default: {DEFAULT_LOG_DIR})")
     parser.add_argument("--track", action="store_true", help="append --track (wandb; offline without an API key)")
     parser.add_argument("--rerun-failed", metavar="MANIFEST", help="run only the failed/unfinished runs of a manifest")
     parser.add_argument("--slurm-template", metavar="PATH", help="write a Slurm array job from this template")
@@ -202,9 +249,15 @@ def run_from_args(args: argparse.Namespace) -> int:
     if not args.progress_interval > 0:
         raise ValueError(f"--progress-interval must be a number of seconds > 0, got {args.progress_interval}.")
     if args.rerun_failed:
-        if args.commands or args.env_ids or args.slurm_template:
+        grid_options = {
+            "--commands": args.commands, "--env-ids": args.env_ids, "--seeds": args.seeds,
+            "--log-dir": args.log_dir, "--track": args.track, "--slurm-template": args.slurm_template,
+        }  # fmt: skip
+        given = [flag for flag, value in grid_options.items() if value]
+        if given:
             raise ValueError(
-                "--rerun-failed reads its runs from the manifest; drop --commands, --env-ids and --slurm-template."
+                "--rerun-failed reads its runs (commands, env ids, seeds, logs) from the manifest; "
+                f"drop {', '.join(given)}."
             )
         manifest = Manifest.load(args.rerun_failed)
         specs = [s for s in manifest.runs if s.status != "ok"]
@@ -216,8 +269,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     else:
         if not args.commands or not args.env_ids:
             raise ValueError("Give --commands and --env-ids (or --rerun-failed MANIFEST).")
-        log_dir = Path(args.log_dir)
-        specs = build_grid(args.commands, args.env_ids, args.seeds, log_dir, track=args.track)
+        log_dir = Path(args.log_dir or DEFAULT_LOG_DIR)
+        specs = build_grid(args.commands, args.env_ids, args.seeds or DEFAULT_SEEDS, log_dir, track=args.track)
         manifest = Manifest(log_dir / MANIFEST, specs)
         if args.slurm_template:
             template = Path(args.slurm_template).read_text()

@@ -56,8 +56,18 @@ def grouped_task_ids(num_envs: int, num_tasks: int) -> np.ndarray:
 
 
 def one_hot_tasks(task_ids: np.ndarray | int, num_tasks: int) -> np.ndarray:
-    """One-hot float32 encoding of task ids (a vector for an int, a matrix for an array)."""
-    return np.eye(num_tasks, dtype=np.float32)[task_ids]
+    """One-hot float32 encoding of task ids (a vector for an int, a matrix for an array).
+
+    Ids outside ``0..num_tasks - 1`` raise ``ValueError`` (NumPy indexing would wrap -1 to the last
+    task), and ids that are not ints (bools included) ``TypeError``.
+    """
+    num_tasks = check_int("num_tasks", num_tasks, low=1)
+    ids = np.asarray(task_ids)
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"Task ids must be ints, got {task_ids!r} (dtype {ids.dtype}).")
+    if ids.size and (ids.min() < 0 or ids.max() >= num_tasks):
+        raise ValueError(f"Task ids must lie in 0..{num_tasks - 1}, got {task_ids!r}.")
+    return np.eye(num_tasks, dtype=np.float32)[ids]
 
 
 class MultiTaskEnv(gym.Env):
@@ -72,6 +82,8 @@ class MultiTaskEnv(gym.Env):
     task_names: tuple[str, ...] = ()
     task_id: int = 0
     task_schedule: str = "uniform"
+    action_masks: np.ndarray | None = None  # (num_tasks, n) int8 where tasks' valid actions differ
+    masked_action: str | None = None  # families with masks: what an action outside the mask does ("raise" refuses)
     _needs_reset: bool = True  # before the first reset and after an episode ends
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

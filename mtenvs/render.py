@@ -7,6 +7,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
+from mtenvs.paths import inside, path_component
 from mtenvs.validation import check_int, check_seed
 
 
@@ -34,29 +35,36 @@ MAX_STRIP_FRAMES = 100
 
 
 def render_tasks(env_id: str, out: str | Path, steps: int = 200, frames: int = 6, seed: int = 0) -> list[Path]:
-    """Write ``<out>/<env_id>/<task>.gif`` for every task and ``<out>/<env_id>.png`` (tasks x frames)."""
+    """Write ``<out>/<env_id>/<task>.gif`` for every task and ``<out>/<env_id>.png`` (tasks x frames).
+
+    The env id and the task names become file names, so each must be a plain name
+    (:func:`mtenvs.paths.path_component`; ``mtenvs:TwoRooms-v0`` is refused) and every file lies in ``out``.
+    """
     import imageio.v3 as iio
 
     # Every step's frame is kept in memory: the bounds keep a clip to a few hundred MB at most.
     check_int("steps", steps, 1, MAX_RENDER_STEPS)
     check_int("frames", frames, 1, MAX_STRIP_FRAMES)
     check_seed(seed)
+    path_component(env_id, "the env id")
     probe = gym.make(env_id)
     task_names = probe.unwrapped.task_names
     probe.close()
-    folder = Path(out) / env_id
+    for name in task_names:
+        path_component(name, f"{env_id}'s task name")
+    folder = inside(out, env_id)
     folder.mkdir(parents=True, exist_ok=True)
     written, rows = [], []
     for task, name in enumerate(task_names):
         clip = rollout_frames(env_id, task, steps, seed)
-        gif = folder / f"{name}.gif"
+        gif = inside(folder, f"{name}.gif")
         iio.imwrite(gif, np.stack(clip[:: max(1, len(clip) // 100)]), duration=60, loop=0)
         written.append(gif)
         picks = np.linspace(0, len(clip) - 1, frames).round().astype(int)
         rows.append(np.concatenate([_pad(clip[i]) for i in picks], axis=1))
     width = max(row.shape[1] for row in rows)
     grid = np.concatenate([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0))) for row in rows])
-    overview = Path(out) / f"{env_id}.png"
+    overview = inside(out, f"{env_id}.png")
     iio.imwrite(overview, grid)
     return [overview, *written]
 

@@ -9,7 +9,7 @@ not one of the choices) raise ``ValueError``.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -79,6 +79,24 @@ def check_seed(seed: object, name: str = "seed") -> int | None:
     if seed is None:
         return None
     return check_int(name, seed, low=0)
+
+
+def check_action(action: object, num_actions: int, space: str = "the action space", names: Sequence[str] = ()) -> int:
+    """One action of a single env with a ``Discrete(num_actions)`` space, as a plain int.
+
+    Accepts what Gymnasium's ``Discrete.contains`` accepts (an int, a NumPy integer, a 0-d integer
+    array), except a bool: Python lets ``True`` be 1, but ``step(True)`` is a bug, never action 1
+    (``TypeError``). Anything else outside the space is a ``ValueError``. ``space`` names the space
+    in the message and ``names`` (what each action does) are listed after it.
+    """
+    listing = f" ({', '.join(f'{i} {name}' for i, name in enumerate(names))})" if names else ""
+    allowed = f"{space} Discrete({num_actions}){listing}"
+    value = action[()] if isinstance(action, np.ndarray) and action.shape == () else action
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Action {action!r} is a bool; an action is an int in {allowed}.")
+    if not _is_int(value) or not 0 <= value < num_actions:
+        raise ValueError(f"Action {action!r} is outside {allowed}.")
+    return int(value)
 
 
 def check_reset_options(options: object, valid_keys: Collection[str]) -> dict[str, Any]:

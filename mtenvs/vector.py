@@ -15,7 +15,7 @@ native batch (MultiAtari, TwoRooms) subclass the base directly. Every one return
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -72,9 +72,12 @@ def check_vectorization(vectorization: object, valid: tuple[str, ...], default: 
 
 
 def check_batched_actions(actions: Any, num_envs: int, num_actions: int, space: str = "") -> np.ndarray:
-    """One integer action per sub-env, each in ``0..num_actions - 1``; ``ValueError`` saying what is wrong.
+    """One integer action per sub-env, each in ``0..num_actions - 1``, as a fresh int64 array;
+    ``ValueError`` saying what is wrong.
 
-    ``space`` names the action space in the message (e.g. ``"the union action space"``).
+    ``space`` names the action space in the message (e.g. ``"the union action space"``). The batch
+    comes back as int64 whatever integer dtype it had, so no simulator sees a narrow or unsigned
+    action (Gymnasium's MountainCar computes ``action - 1``, which wraps for uint8 0).
     """
     actions = np.asarray(actions)
     if actions.shape != (num_envs,) or not np.issubdtype(actions.dtype, np.integer):
@@ -84,7 +87,7 @@ def check_batched_actions(actions: Any, num_envs: int, num_actions: int, space: 
     if actions.min() < 0 or actions.max() >= num_actions:
         where = f"{space} " if space else ""
         raise ValueError(f"Actions must lie in {where}0..{num_actions - 1}, got {actions}.")
-    return actions
+    return actions.astype(np.int64)
 
 
 class MultiTaskVectorBase(VectorEnv):
@@ -94,9 +97,11 @@ class MultiTaskVectorBase(VectorEnv):
     ``env_task_ids``: the pinned task of each sub-env, or ``None`` when sampled, and
     ``score_references``) and the checks every vector env makes at its boundary: ``num_envs`` at
     construction, ``reset(seed=..., options=...)``, and the whole action batch before any sub-env
-    steps (so a bad batch never leaves sub-envs out of step). Subclasses call
-    :meth:`_init_vector_tasks` in ``__init__``, :meth:`_check_reset` at the top of ``reset`` and
-    :meth:`_check_step` at the top of ``step``.
+    steps (so a bad batch never leaves sub-envs out of step): every action in the action space and,
+    where the sub-envs refuse actions outside their task's mask (``masked_action == "raise"``),
+    in its sub-env's mask. Subclasses call :meth:`_init_vector_tasks` in ``__init__``,
+    :meth:`_check_reset` at the top of ``reset`` and :meth:`_check_step` at the top of ``step``;
+    those whose sub-envs change task (sampled assignment) override :meth:`_current_task_ids`.
     """
 
     task_names: tuple[str, ...] = ()
@@ -104,6 +109,8 @@ class MultiTaskVectorBase(VectorEnv):
     env_task_ids: np.ndarray | None = None
     score_references: tuple[tuple[float, float] | None, ...] = ()
     action_space_name = "the action space"  # how action errors name the space
+    action_masks: np.ndarray | None = None  # (num_tasks, n) int8, 1 = valid, where the tasks' actions differ
+    masked_action: str | None = None  # "raise": the sub-envs refuse an action outside their task's mask
     _started: bool = False
 
     def _init_vector_tasks(
@@ -140,9 +147,12 @@ class MultiTaskVectorBase(VectorEnv):
         """Check ``reset``'s arguments; returns the options as a dict (empty for None).
 
         ``seed`` is None or an int >= 0, exactly what a single env's ``reset`` takes (sub-env ``i``
-        gets ``seed + i``).
+        gets ``seed + i``). Under grouped assignment a ``task`` option is refused on every path,
+        whether or not the path knows the option: the sub-envs keep their tasks.
         """
         check_seed(seed)
+        if self.task_assignment == "grouped" and isinstance(options, Mapping) and options.get("task") is not None:
+            raise ValueError("Grouped sub-envs keep their tasks; reset(options={'task': ...}) is not allowed.")
         return check_reset_options(options, valid_keys)
 
     def _check_step(self, actions: Any) -> Any:
@@ -151,11 +161,27 @@ class MultiTaskVectorBase(VectorEnv):
             raise RuntimeError("Call reset() before step().")
         return self._check_actions(actions)
 
+    def _pickling_error(self, why: str) -> TypeError:
+        """The error of a vector env that cannot be pickled or deep-copied (raise it from ``__getstate__``)."""
+        return TypeError(
+            f"{type(self).__name__} cannot be pickled or deep-copied: {why}. Pickle single envs (gym.make) "
+            "instead, or build the vector env again from its arguments."
+        )
+
+    def _check_render(self) -> None:
+        """Refuse ``render()`` before the first reset (call it when there is a render mode)."""
+        if not self._started:
+            raise RuntimeError("Call reset() before render(): before the first reset no sub-env has a state to draw.")
+
     def _check_actions(self, actions: Any) -> Any:
-        """The whole batch, checked against the single action space (``ValueError`` saying what is wrong)."""
+        """The whole batch, checked against the single action space and, where the sub-envs refuse
+        masked actions, against each sub-env's task mask (``ValueError`` saying what is wrong)."""
         space = self.single_action_space
         if isinstance(space, spaces.Discrete) and space.start == 0:
-            return check_batched_actions(actions, self.num_envs, int(space.n), self.action_space_name)
+            actions = check_batched_actions(actions, self.num_envs, int(space.n), self.action_space_name)
+            if self.masked_action == "raise" and self.action_masks is not None:
+                self._check_masked_actions(actions)
+            return actions
         if isinstance(space, spaces.Box):
             batch = np.asarray(actions, dtype=np.float64)
             if batch.shape != (self.num_envs, *space.shape):
@@ -166,6 +192,27 @@ class MultiTaskVectorBase(VectorEnv):
         if not self.action_space.contains(actions):
             raise ValueError(f"actions must be a batch in {self.action_space}, got {actions!r}.")
         return actions
+
+    def _current_task_ids(self) -> np.ndarray:
+        """Each sub-env's task, as its last reset or step reported it (the pinned tasks when grouped)."""
+        return self.env_task_ids
+
+    def _check_masked_actions(self, actions: np.ndarray) -> None:
+        """``ValueError`` naming every sub-env whose action is outside its current task's mask.
+
+        A sub-env about to autoreset ignores its action, but it is checked against the task its last
+        infos reported all the same: that is the ``action_mask`` the agent was shown.
+        """
+        tasks = self._current_task_ids()
+        refused = np.flatnonzero(self.action_masks[tasks, actions] == 0)
+        if refused.size:
+            valid = {self.task_names[t]: np.flatnonzero(self.action_masks[t]).tolist() for t in tasks[refused]}
+            raise ValueError(
+                f"Sub-envs {refused.tolist()} got actions {actions[refused].tolist()} outside their task's actions "
+                "(masked_action='raise'; see infos['action_mask']): "
+                + "; ".join(f"{name}'s actions are {ids}" for name, ids in valid.items())
+                + ". No sub-env was stepped."
+            )
 
 
 class MultiTaskVectorEnv(MultiTaskVectorBase):
@@ -216,6 +263,7 @@ class MultiTaskVectorEnv(MultiTaskVectorBase):
             num_envs, base.task_names, task_assignment=task_assignment, score_references=base.score_references
         )
         self.protocol = getattr(base, "protocol", None)  # emulator envs name theirs (MultiAtari)
+        self.action_masks, self.masked_action = base.action_masks, base.masked_action
         check_batch_memory(self.num_envs, probe.observation_space)
         probe.close()
         if self.env_task_ids is not None:
@@ -241,6 +289,10 @@ class MultiTaskVectorEnv(MultiTaskVectorBase):
         self.action_space = self._vector.action_space
         self.metadata = dict(self._vector.metadata)
         self.render_mode = self._vector.render_mode
+        # What the sub-envs last reported, so a batch they would refuse is refused before any steps:
+        # each one's task (for its action mask) and, without autoreset, which have ended.
+        self._task_ids = np.zeros(self.num_envs, dtype=np.int64)
+        self._ended = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         if isinstance(seed, list):
@@ -251,26 +303,52 @@ class MultiTaskVectorEnv(MultiTaskVectorBase):
             seed_check = None
         else:
             seed_check = seed
-        if self.task_assignment == "grouped" and isinstance(options, dict) and options.get("task") is not None:
-            raise ValueError("Grouped sub-envs keep their tasks; reset(options={'task': ...}) is not allowed.")
         keys = ("reset_mask", "task") if self.task_assignment == "sampled" else ("reset_mask",)
         checked = self._check_reset(seed_check, options, keys)
+        mask = np.ones(self.num_envs, dtype=bool)
         if "reset_mask" in checked:
             mask = np.asarray(checked["reset_mask"])
             if mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
                 raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},), got {mask!r}.")
-        result = self._vector.reset(seed=seed, options=options)
+        # A copy: Gymnasium's vector envs pop reset_mask from the dict they are given.
+        obs, infos = self._vector.reset(seed=seed, options=None if options is None else checked)
+        self._task_ids = np.where(mask, infos["task_id"], self._task_ids)
+        self._ended &= ~mask
         self._started = True
-        return result
+        return obs, infos
 
     def step(self, actions: Any):
-        return self._vector.step(self._check_step(actions))
+        obs, rewards, terminations, truncations, infos = self._vector.step(self._check_step(actions))
+        self._task_ids = np.asarray(infos["task_id"], dtype=np.int64)
+        self._ended = np.logical_or(terminations, truncations)
+        return obs, rewards, terminations, truncations, infos
+
+    def _check_step(self, actions: Any) -> Any:
+        actions = super()._check_step(actions)
+        if self.metadata["autoreset_mode"] == AutoresetMode.DISABLED and self._ended.any():
+            raise RuntimeError(
+                f"Sub-envs {np.flatnonzero(self._ended).tolist()} have ended and autoreset_mode is Disabled; reset "
+                "them with reset(options={'reset_mask': ...}) before step(). No sub-env was stepped."
+            )
+        return actions
+
+    def _current_task_ids(self) -> np.ndarray:
+        return self._task_ids
 
     def render(self) -> tuple[Any, ...] | None:
+        if self.render_mode is not None:
+            self._check_render()
         return self._vector.render()
 
     def close_extras(self, **kwargs: Any) -> None:
         self._vector.close(**kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        where = " in worker processes" if isinstance(self._vector, AsyncVectorEnv) else ""
+        raise self._pickling_error(
+            f"its sub-envs run{where} in Gymnasium's {type(self._vector).__name__}, built from local factories "
+            "that pickle cannot carry"
+        )
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         return self._vector.call(name, *args, **kwargs)

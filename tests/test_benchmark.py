@@ -73,6 +73,63 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path, capsys) -> None:
     assert main(["--commands", "x", "--env-ids", "A-v0", "--workers", "0", "--log-dir", str(tmp_path)]) == 2
 
 
+@pytest.mark.parametrize("env_id", ["../../../x", "a/b", "/tmp/x", ".hidden", "..", "", "x" * 101])
+def test_env_ids_that_are_not_plain_names_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, env_id):
+    """Regression: --env-ids ../../../x wrote its log outside --log-dir."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    assert main(["--commands", "true", "--env-ids", env_id, "--log-dir", "deep/er/logs"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mtenvs benchmark: error: an --env-ids entry must be a plain name") and err.count("\n") == 1
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == ["deep", "deep/er"]  # nothing written
+
+
+def test_log_files_get_plain_names_inside_the_log_dir(tmp_path: Path) -> None:
+    commands = ["'../../odd dir/.hidden tool' --x", "python 'a b/../../c d.py'", "'" + "y" * 300 + "'"]
+    grid = build_grid(commands, ["E-v0"], [1], tmp_path / "logs")
+    assert [Path(g.log).name for g in grid] == ["000__hidden_tool__E-v0__1.log", "001__c_d__E-v0__1.log",
+                                                f"002__{'y' * 40}__E-v0__1.log"]  # fmt: skip
+    assert all(Path(g.log).parent == tmp_path / "logs" for g in grid)
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (
+            ["--commands", "echo 'x"],
+            '--commands entry "echo \'x" cannot be split into shell words: No closing quotation',
+        ),
+        (["--commands", "   "], "--commands has an empty entry ('   ')"),
+        (["--commands", "true", "true"], "--commands lists 'true' more than once"),
+        (["--commands", "echo a", "echo  'a'"], "--commands lists 'echo a' more than once"),  # the same words
+        (["--commands", "true", "--env-ids", "A-v0", "B-v0", "A-v0"], "--env-ids lists 'A-v0' more than once"),
+        (["--commands", "true", "--seeds", "1", "1"], "--seeds lists 1 more than once"),
+    ],
+)
+def test_bad_grids_are_refused_naming_the_flag(tmp_path: Path, capsys, argv, words) -> None:
+    """Regression: an unclosed quote said only "No closing quotation"; duplicates silently ran twice."""
+    if "--env-ids" not in argv:
+        argv = [*argv, "--env-ids", "A-v0"]
+    assert main([*argv, "--log-dir", str(tmp_path / "logs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mtenvs benchmark: error: ") and words in err, err
+    assert not (tmp_path / "logs").exists()
+
+
+def test_rerun_refuses_grid_options_and_keeps_logs_beside_the_manifest(tmp_path: Path, capsys) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    run = {"index": 0, "command": "echo again", "env_id": "A-v0", "seed": 1, "log": "../../elsewhere/000.log",
+           "status": "failed"}  # fmt: skip
+    (logs / "manifest.json").write_text(json.dumps({"runs": [run]}))
+    for extra in (["--seeds", "1"], ["--log-dir", "other"], ["--track"]):
+        assert main(["--rerun-failed", str(logs / "manifest.json"), *extra]) == 2
+        assert f"drop {extra[0]}." in capsys.readouterr().err  # used to be ignored without a word
+    assert main(["--rerun-failed", str(logs / "manifest.json")]) == 0
+    assert "again" in (logs / "000.log").read_text()  # beside the manifest, not where it pointed
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["000.log", "logs", "manifest.json"]
+
+
 TEMPLATE = """#!/bin/bash
 #SBATCH --job-name={{job_name}}
 #SBATCH --array={{array}}

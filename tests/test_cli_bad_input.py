@@ -43,6 +43,9 @@ COMMAND_CASES = [
     (["render", "TwoRooms-v0", "--steps", "1000000"], "steps must be an int in 1..5000"),
     (["render", "TwoRooms-v0", "--frames", "1000"], "frames must be an int in 1..100"),
     (["render", "TwoRooms-v0", "--seed", "-1"], "seed must be an int >= 0"),
+    # The id names the output files: a gym "module:Id" id would put ':' in a file name.
+    (["render", "mtenvs:TwoRooms-v0"], "the env id must be a plain name"),
+    (["render", "../TwoRooms-v0"], "the env id must be a plain name"),
 ]
 
 
@@ -54,6 +57,16 @@ def test_commands_refuse_out_of_bounds_options(capsys, tmp_path, argv, words):
     err = capsys.readouterr().err
     assert err.startswith(f"mtenvs {argv[0]}: error: ") and words in err
     assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def test_benchmark_refuses_an_env_id_that_would_leave_the_log_dir(capsys, tmp_path):
+    """Regression: the log of --env-ids ../../../x went three folders above --log-dir."""
+    log_dir = tmp_path / "a" / "b" / "logs"
+    argv = ["benchmark", "--commands", "true", "--env-ids", "../../../x", "--seeds", "1", "--log-dir", str(log_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mtenvs benchmark: error: an --env-ids entry must be a plain name") and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
 
 
 NON_FINITE_SECONDS = [float("nan"), float("inf"), 0.0, -1.0]

@@ -17,7 +17,7 @@ from mtenvs.atari.suites import (
     score_reference,
 )
 from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
-from mtenvs.validation import check_int, check_number
+from mtenvs.validation import check_action, check_int, check_number
 
 MASKED_ACTION_MODES = ("emulate", "noop", "raise")
 # Upper bounds, checked at construction: beyond them an env would run for minutes per reset
@@ -100,7 +100,10 @@ class MultiAtariEnv(MultiTaskEnv):
       in [0, 1] (docs/contract.md lists every family's).
 
     ## Version History
-    * v0: Initial version (ale-py 0.12 emulator, DQN preprocessing, 18-action union space).
+    * v0: Initial version (ale-py 0.12 emulator, DQN preprocessing, 18-action union space). Later,
+      without changing dynamics: a bool action (``step(True)``) raises ``TypeError`` (it played
+      action 1); suite ids refuse ``suite=`` and ``games=``; the ale-py vector env takes seeds
+      >= 2**63 (``(s + i) mod 2**31``) and says why it cannot be pickled.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
@@ -173,10 +176,8 @@ class MultiAtariEnv(MultiTaskEnv):
         return obs, self._info(game, life_loss=False)
 
     def step(self, action: int):
-        if not self.action_space.contains(action):
-            raise ValueError(f"Action {action!r} is outside the union action space Discrete({NUM_ACTIONS}).")
+        action = check_action(action, NUM_ACTIONS, "the union action space")
         self._check_can_step()
-        action = int(action)
         if not self.action_masks[self.task_id, action]:
             if self.masked_action == "raise":
                 valid = np.flatnonzero(self.action_masks[self.task_id]).tolist()

@@ -103,10 +103,7 @@ def rom_id(game: str) -> str:
 def resolve_games(games: Sequence[str] | None, suite: str | None) -> tuple[str, ...]:
     """The CamelCase game list from ``games=`` or ``suite=`` (default suite when both are None)."""
     if games is not None and suite is not None:
-        raise ValueError(
-            f"games={games!r} and suite={suite!r} were both given; they pick the same thing, so give one. "
-            "(A suite id such as MultiAtari-PongBreakout-v0 sets suite= itself: pass games= to MultiAtari-v0.)"
-        )
+        raise ValueError(f"games={games!r} and suite={suite!r} were both given; they pick the same thing, so give one.")
     if games is None:
         suite = DEFAULT_SUITE if suite is None else suite
         if not isinstance(suite, str) or suite not in SUITES:

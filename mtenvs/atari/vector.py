@@ -137,8 +137,6 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
         self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if isinstance(options, dict) and options.get("task") is not None:
-            raise ValueError("Grouped sub-envs keep their games; reset(options={'task': ...}) is not allowed.")
         reset_mask = self._check_reset(seed, options, ("reset_mask",)).get("reset_mask")
         if reset_mask is not None:
             reset_mask = np.asarray(reset_mask)
@@ -155,7 +153,8 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
                 if group_seed is not None:
                     group_seed = np.arange(reset_mask[members].sum(), dtype=np.int64) + members.start
             if group_seed is not None:
-                group_seed = (group_seed + seed) % SEED_BOUND
+                # seed reduced first: the single env takes any seed >= 0, but NumPy's int64 adds overflow.
+                group_seed = (group_seed + int(seed) % SEED_BOUND) % SEED_BOUND
             results.append(group.reset(seed=group_seed, options=group_options))
         self._started = True
         obs = np.concatenate([r[0] for r in results])
@@ -173,17 +172,10 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
         return obs, rewards, terminations, truncations, self._merge_infos([r[4] for r in results])
 
     def _check_actions(self, actions: Any) -> np.ndarray:
-        actions = super()._check_actions(actions).astype(np.int32)
-        if self.masked_action != "emulate":
+        actions = super()._check_actions(actions).astype(np.int32)  # the base refuses masked_action="raise"
+        if self.masked_action == "noop":
             valid = self._env_masks[np.arange(self.num_envs), actions].astype(bool)
-            if not valid.all():
-                if self.masked_action == "raise":
-                    bad = np.flatnonzero(~valid)
-                    raise ValueError(
-                        f"Sub-envs {bad.tolist()} got actions {actions[bad].tolist()} outside their game's "
-                        "minimal action set (masked_action='raise'); see infos['action_mask']."
-                    )
-                actions = np.where(valid, actions, 0).astype(np.int32)
+            actions = np.where(valid, actions, 0).astype(np.int32)
         return actions
 
     def _merge_infos(self, group_infos: list[dict[str, Any]]) -> dict[str, Any]:
@@ -198,6 +190,11 @@ class MultiAtariVectorEnv(MultiTaskVectorBase):
     def close_extras(self, **kwargs: Any) -> None:
         for _, _, group in self._groups:
             group.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise self._pickling_error(
+            "its games run in ale-py's C++ vector envs, whose emulators and threads Python cannot copy"
+        )
 
 
 def make_multi_atari_vec(

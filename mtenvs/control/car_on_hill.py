@@ -9,11 +9,12 @@ import numpy as np
 from gymnasium import spaces
 
 from mtenvs.control.canvas import Canvas
-from mtenvs.validation import check_choice, check_int
+from mtenvs.validation import check_action, check_choice, check_int
 
 MASS = 1.0
 GRAVITY = 9.81
 FORCES = (-4.0, 4.0)
+ACTION_NAMES = ("force -4", "force +4")
 TIME_STEP = 0.1
 SUBSTEPS = 10  # RK4 steps of 0.01 s inside each 0.1 s control step
 MAX_POSITION = 1.0
@@ -97,7 +98,8 @@ class CarOnHillEnv(gym.Env):
     ```
 
     ## Version History
-    * v0: Initial version.
+    * v0: Initial version. Later, without changing dynamics: a bool action (``step(True)``) raises
+      ``TypeError`` (it played action 1).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -119,11 +121,10 @@ class CarOnHillEnv(gym.Env):
         return self.state.astype(np.float32), {}
 
     def step(self, action: int):
-        if not self.action_space.contains(action):
-            raise ValueError(f"Action {action!r} is outside the action space Discrete(2) (0: force -4, 1: force +4).")
+        action = check_action(action, len(FORCES), names=ACTION_NAMES)
         if self.state is None or self._done:
             raise RuntimeError("The episode has ended (or never started): call reset() before step().")
-        p, v = integrate(float(self.state[0]), float(self.state[1]), FORCES[int(action)])
+        p, v = integrate(float(self.state[0]), float(self.state[1]), FORCES[action])
         self.state = np.array([p, v])
         self._steps += 1
         reward = 0.0

@@ -17,7 +17,7 @@ from mtenvs.control.tasks import (
     resolve_tasks,
 )
 from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
-from mtenvs.validation import check_choice
+from mtenvs.validation import check_action, check_choice
 
 MASKED_ACTION_MODES = ("clamp", "raise")
 
@@ -94,7 +94,11 @@ class MultiControlEnv(MultiTaskEnv):
       Gymnasium tasks, which needs ``pygame``: the ``control`` extra).
 
     ## Version History
-    * v0: Initial version (Gymnasium 1.x classic-control envs).
+    * v0: Initial version (Gymnasium 1.x classic-control envs). Later, without changing dynamics: a
+      bool action (``step(True)``) raises ``TypeError`` (it played action 1);
+      ``MultiControl-GymTrio-v0`` refuses ``tasks=``; the vector envs refuse a batch with a masked
+      action (``masked_action="raise"``) before any sub-env steps, and the native one hands
+      unsigned actions on as int64 (a ``uint8`` 0 pushed MountainCar right).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
@@ -146,9 +150,8 @@ class MultiControlEnv(MultiTaskEnv):
         return self._pad(raw), self.task_info()
 
     def step(self, action: int):
-        if not self.action_space.contains(action):
-            raise ValueError(f"Action {action!r} is outside the union action space Discrete({self.action_space.n}).")
-        raw, reward, terminated, truncated = self._advance(int(action))
+        action = check_action(action, int(self.action_space.n), "the union action space")
+        raw, reward, terminated, truncated = self._advance(action)
         return self._pad(raw), reward, terminated, truncated, self.task_info()
 
     def _advance(self, action: int | np.integer) -> tuple[np.ndarray, float, bool, bool]:

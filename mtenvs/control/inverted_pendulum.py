@@ -10,13 +10,14 @@ import numpy as np
 from gymnasium import spaces
 
 from mtenvs.control.canvas import Canvas
-from mtenvs.validation import check_choice, check_int
+from mtenvs.validation import check_action, check_choice, check_int
 
 POLE_MASS = 2.0  # m, kg
 CART_MASS = 8.0  # M, kg
 POLE_LENGTH = 0.5  # l, m
 GRAVITY = 9.8
 FORCES = (-50.0, 0.0, 50.0)
+ACTION_NAMES = ("force -50 N", "force 0 N", "force +50 N")
 FORCE_NOISE = 10.0  # uniform noise in [-10, 10] N added to every force
 TIME_STEP = 0.1
 SUBSTEPS = 10  # RK4 steps of 0.01 s inside each 0.1 s control step
@@ -92,7 +93,8 @@ class InvertedPendulumEnv(gym.Env):
     ```
 
     ## Version History
-    * v0: Initial version.
+    * v0: Initial version. Later, without changing dynamics: a bool action (``step(True)``) raises
+      ``TypeError`` (it played action 1).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -115,11 +117,10 @@ class InvertedPendulumEnv(gym.Env):
         return self.state.astype(np.float32), {}
 
     def step(self, action: int):
-        if not self.action_space.contains(action):
-            raise ValueError(f"Action {action!r} is outside the action space Discrete(3) (0: -50 N, 1: 0 N, 2: +50 N).")
+        action = check_action(action, len(FORCES), names=ACTION_NAMES)
         if self.state is None or self._done:
             raise RuntimeError("The episode has ended (or never started): call reset() before step().")
-        force = FORCES[int(action)] + float(self.np_random.uniform(-FORCE_NOISE, FORCE_NOISE))
+        force = FORCES[action] + float(self.np_random.uniform(-FORCE_NOISE, FORCE_NOISE))
         self.state = np.array(integrate(float(self.state[0]), float(self.state[1]), force))
         self._steps += 1
         terminated = bool(abs(self.state[0]) > np.pi / 2)

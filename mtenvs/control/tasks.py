@@ -64,13 +64,13 @@ TASKS: dict[str, ControlTask] = {
             gym.spec("MountainCar-v0").max_episode_steps, 0.99, _gymnasium("MountainCar-v0"),
         ),
         ControlTask(
-            "CarOnHill", "Ernst, Geurts & Wehenkel 2005", ("position", "speed"), ("force -4", "force +4"),
+            "CarOnHill", "Ernst, Geurts & Wehenkel 2005", ("position", "speed"), car_on_hill.ACTION_NAMES,
             car_on_hill.HORIZON, car_on_hill.DISCOUNT,
             lambda render_mode, steps: car_on_hill.CarOnHillEnv(steps, render_mode=render_mode),
         ),
         ControlTask(
             "InvertedPendulum", "Lagoudakis & Parr 2003", ("angle", "angular velocity"),
-            ("force -50 N", "force 0 N", "force +50 N"), inverted_pendulum.HORIZON, inverted_pendulum.DISCOUNT,
+            inverted_pendulum.ACTION_NAMES, inverted_pendulum.HORIZON, inverted_pendulum.DISCOUNT,
             lambda render_mode, steps: inverted_pendulum.InvertedPendulumEnv(steps, render_mode=render_mode),
         ),
     )

@@ -48,6 +48,7 @@ from pyglet import gl
 from mtenvs.core import MultiTaskEnv
 from mtenvs.miniworld.headless import MiniWorldEnv
 from mtenvs.miniworld.layout import Cell, Edge, GridMaze, edge, opening_along_x
+from mtenvs.validation import check_action
 
 
 class Action(IntEnum):
@@ -458,16 +459,11 @@ class MultiTaskMiniWorldEnv(MultiTaskEnv, MiniWorldEnv, metaclass=abc.ABCMeta):
         return self.render_obs(), self._info()
 
     def step(self, action: Any):
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"Action {action!r} is outside the action space Discrete({self.action_space.n}); valid actions: "
-                + ", ".join(f"{i} {name}" for i, name in enumerate(self.action_names))
-                + "."
-            )
+        action = check_action(action, len(self.action_names), names=self.action_names)
         self._check_can_step()
         self.step_count += 1
-        self._apply_action(int(action))
-        reward = float(self._task_step(int(action)))
+        self._apply_action(action)
+        reward = float(self._task_step(action))
         terminated, truncated = self._terminated(), self.step_count >= self.max_episode_steps
         self._end_step(terminated, truncated)
         return self.render_obs(), reward, terminated, truncated, self._info()

@@ -198,7 +198,8 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
     ``episode_steps`` 1..10**6.
 
     ## Version History
-    * v0: Initial version (MiniWorld 2.1).
+    * v0: Initial version (MiniWorld 2.1). Later, without changing dynamics: a bool action
+      (``step(True)``) raises ``TypeError`` (it played action 1).
     """
 
     actions = LaserTagAction

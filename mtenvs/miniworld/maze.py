@@ -104,7 +104,8 @@ class MultiMazeEnv(MultiTaskMiniWorldEnv):
     at construction: ``maze_size`` 2..16, ``num_rewards`` 0..256, ``episode_steps`` 1..10**6.
 
     ## Version History
-    * v0: Initial version (MiniWorld 2.1).
+    * v0: Initial version (MiniWorld 2.1). Later, without changing dynamics: a bool action
+      (``step(True)``) raises ``TypeError`` (it played action 1).
     """
 
     def __init__(

@@ -89,7 +89,8 @@ class MultiNavEnv(MultiTaskMiniWorldEnv):
     and ``episode_steps`` 1..10**6, ``door_close_prob`` in [0, 1].
 
     ## Version History
-    * v0: Initial version (MiniWorld 2.1).
+    * v0: Initial version (MiniWorld 2.1). Later, without changing dynamics: a bool action
+      (``step(True)``) raises ``TypeError`` (it played action 1).
     """
 
     def __init__(

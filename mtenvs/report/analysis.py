@@ -31,7 +31,8 @@ class Settings:
     """How the report summarises runs."""
 
     last_episodes: int = 10
-    """final performance = mean of each run's last this-many logged episodes"""
+    """final performance = mean of each run's last this-many logged training episodes (series logged
+    once per evaluation, ``eval/*``, are summarised by each run's last evaluation instead)"""
     smooth_window: int = 10
     """learning curves: trailing moving average over this many logged episodes before averaging seeds"""
     curve_points: int = 100
@@ -93,6 +94,7 @@ class Analysis:
     """last logged value of each extra metric, over runs (the ``task`` field holds the tag)"""
     final_rows: list[FinalRow] = field(default_factory=list)
     eval_rows: list[FinalRow] = field(default_factory=list)
+    """each run's last evaluation (``eval/episodic_return/<task>``), over runs"""
     hns_rows: list[FinalRow] = field(default_factory=list)
     aggregates: list[AggregateRow] = field(default_factory=list)
     run_rows: list[RunRow] = field(default_factory=list)
@@ -154,8 +156,10 @@ def analyse(runs: list[Run], skipped: list[Skipped], settings: Settings | None =
             curve_series[(run.env_id, task, run.algorithm)].append(series)
             final[(run.env_id, run.algorithm, task)].append(final_value(series, settings.last_episodes))
             tasks_seen[(run.env_id, run.algorithm)].add(task)
+        # Each eval point is already a whole evaluation (a mean over its episodes): a window of the last
+        # N points would average evaluations from early in training into the final score.
         for task, series in task_series(run, EVAL_RETURN).items():
-            evals[(run.env_id, run.algorithm, task)].append(final_value(series, settings.last_episodes))
+            evals[(run.env_id, run.algorithm, task)].append(final_value(series, 1))
         for task, series in task_series(run, HUMAN_NORMALIZED).items():
             hns[(run.env_id, run.algorithm, task)].append(final_value(series, settings.last_episodes))
         finals = [final_value(s, settings.last_episodes) for s in returns.values()]

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs_dir", nargs="?", default=None, help="folder of run folders (runs/)")
     parser.add_argument("-o", "--out", required=True, help="output folder for report.md and its PNG figures")
     parser.add_argument("--last-episodes", type=int, default=defaults.last_episodes,
-                        help="final performance = mean of each run's last N logged episodes")  # fmt: skip
+                        help="final performance = mean of each run's last N logged training episodes")  # fmt: skip
     parser.add_argument("--smooth", type=int, default=defaults.smooth_window,
                         help="learning curves: moving average over N logged episodes")  # fmt: skip
     parser.add_argument("--bootstrap-reps", type=int, default=defaults.bootstrap_reps,

@@ -59,7 +59,8 @@ def write_markdown(
     lines += [
         f"{len(analysis.runs)} runs over {len(analysis.env_ids)} env id(s); {len(analysis.skipped)} item(s) skipped "
         "(listed at the end). Final performance = mean of each run's last "
-        f"{s.last_episodes} logged episodes; spreads are the sample std (ddof=1) over runs (seeds).",
+        f"{s.last_episodes} logged training episodes, and evaluations = each run's last evaluation; spreads "
+        "are the sample std (ddof=1) over runs (seeds).",
         "",
         f"Made with: `{invocation}`",
         "",
@@ -101,7 +102,15 @@ def write_markdown(
     else:
         lines += ["No run logged episodic returns.", ""]
     if analysis.eval_rows:
-        lines += ["### Evaluation episodes (`eval/episodic_return/<task>`)", "", *_final_table(analysis.eval_rows), ""]
+        lines += [
+            "### Evaluation episodes (`eval/episodic_return/<task>`)",
+            "",
+            "Each run's last evaluation (the last logged point, itself the mean return of that evaluation's "
+            "episodes), then mean ± std over runs.",
+            "",
+            *_final_table(analysis.eval_rows),
+            "",
+        ]
 
     if analysis.aggregates:
         lines += ["## Human-normalized scores (Atari)", ""]

@@ -10,13 +10,14 @@ from gymnasium import spaces
 from mtenvs.core import MultiTaskEnv, ensure_json_kwargs
 from mtenvs.tworooms.dynamics import TwoRoomsBatch, observation_space
 from mtenvs.tworooms.layout import (
+    ACTION_NAMES,
     DEFAULT_CORRIDOR_LENGTH,
     DEFAULT_ROOM_SIZE,
     NUM_ACTIONS,
     TwoRoomsLayout,
     build_layout,
 )
-from mtenvs.validation import check_int, check_number
+from mtenvs.validation import check_action, check_int, check_number
 
 DEFAULT_MAX_STEPS = 100
 MAX_MAX_STEPS = 1_000_000
@@ -52,9 +53,10 @@ class TwoRoomsEnv(MultiTaskEnv):
 
     ## Tasks
     One task per goal cell, named ``goal_<row>_<col>``. By default ``num_tasks=8`` distinct room
-    cells (never corridor cells) drawn with ``numpy.random.default_rng(task_seed)`` when the env is
-    built, so every env made with the same arguments has the same task set. ``goals=[[row, col],
-    ...]`` sets them explicitly (any free cell).
+    cells (never corridor cells) drawn with ``numpy.random.default_rng(task_seed)`` (``task_seed``
+    0 when not given) when the env is built, so every env made with the same arguments has the same
+    task set. ``goals=[[row, col], ...]`` sets them explicitly (any free cell); then nothing is
+    drawn, and ``task_seed`` is refused rather than ignored.
 
     ## Action Space
     ``Discrete(4)``: 0 up, 1 right, 2 down, 3 left. A move into a wall leaves the agent in place.
@@ -94,7 +96,7 @@ class TwoRoomsEnv(MultiTaskEnv):
     ## Arguments
     ```python
     gym.make("TwoRooms-v0", room_size=5, corridor_length=5, layout=None, goals=None, num_tasks=8,
-             task_seed=0, max_steps=100, goal_reward=1.0, step_reward=0.0, observation_type="onehot",
+             task_seed=None, max_steps=100, goal_reward=1.0, step_reward=0.0, observation_type="onehot",
              task_schedule="uniform", task=None, task_obs=False, render_mode=None)
     ```
     * ``layout``: a custom map as a list of strings (``#`` wall, ``.`` room, ``=`` corridor),
@@ -114,7 +116,10 @@ class TwoRoomsEnv(MultiTaskEnv):
     number — the same rule as the batched env, so the two give identical trajectories.
 
     ## Version History
-    * v0: Initial version (``info["shortest_path_length"]`` at reset added later, without changing dynamics).
+    * v0: Initial version. Added later, without changing dynamics: ``info["shortest_path_length"]`` at
+      reset; ``task_seed`` together with ``goals`` refused (it was ignored); the vector env's
+      ``render()`` before ``reset()`` refused (it drew a state that never existed); a bool action
+      (``step(True)``) raises ``TypeError`` (it played action 1).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
@@ -126,7 +131,7 @@ class TwoRoomsEnv(MultiTaskEnv):
         layout: list[str] | None = None,
         goals: list[list[int]] | None = None,
         num_tasks: int | None = None,
-        task_seed: int = 0,
+        task_seed: int | None = None,
         max_steps: int = DEFAULT_MAX_STEPS,
         goal_reward: float = 1.0,
         step_reward: float = 0.0,
@@ -185,16 +190,12 @@ class TwoRoomsEnv(MultiTaskEnv):
         return self._batch.observe()[0], self.task_info() | {"shortest_path_length": shortest}
 
     def step(self, action: Any):
-        if not self.action_space.contains(action):
-            raise ValueError(
-                f"Action {action!r} is outside the action space Discrete({NUM_ACTIONS}) "
-                "(0 up, 1 right, 2 down, 3 left)."
-            )
+        action = check_action(action, NUM_ACTIONS, names=ACTION_NAMES)
         if not self._started:
             raise RuntimeError("Call reset() before step().")
         if bool(self._batch.needs_reset[0]):
             raise RuntimeError("The episode has ended (terminated or truncated); call reset() before step().")
-        rewards, terminated, truncated = self._batch.step(np.full(1, int(action), dtype=np.int64))
+        rewards, terminated, truncated = self._batch.step(np.full(1, action, dtype=np.int64))
         return self._batch.observe()[0], float(rewards[0]), bool(terminated[0]), bool(truncated[0]), self.task_info()
 
     def render(self) -> np.ndarray | None:

@@ -201,14 +201,15 @@ def build_layout(
     layout: Sequence[str] | None = None,
     goals: Sequence[Sequence[int]] | None = None,
     num_tasks: int | None = None,
-    task_seed: int = 0,
+    task_seed: int | None = None,
 ) -> TwoRoomsLayout:
     """Validate the layout arguments and build the map and task set.
 
     The map is ``layout`` (rows of ``#`` wall, ``.`` room, ``=`` corridor) if given, else
     :func:`two_rooms_map`. Goals are ``goals`` (``[row, col]`` per task) if given, else
     ``num_tasks`` (default 8) distinct room cells (never corridor cells) drawn with
-    ``numpy.random.default_rng(task_seed)``.
+    ``numpy.random.default_rng(task_seed)`` (default 0). ``task_seed`` with ``goals`` is refused:
+    nothing is drawn then, so it would be ignored.
     """
     rows = two_rooms_map(room_size, corridor_length) if layout is None else _check_map(layout)
     walls = np.array([[ch == "#" for ch in row] for row in rows], dtype=bool)
@@ -222,6 +223,11 @@ def build_layout(
     if goals is not None:
         if isinstance(goals, str) or not isinstance(goals, Sequence):
             raise TypeError(f"goals must be a list of [row, col] cells, got {goals!r}.")
+        if task_seed is not None:
+            raise ValueError(
+                f"task_seed={task_seed!r} only applies when the goals are drawn (goals=None); goals= sets them "
+                "itself, so give one of goals and task_seed."
+            )
         if num_tasks is not None and num_tasks != len(goals):
             raise ValueError(f"num_tasks={num_tasks} disagrees with the {len(goals)} goals given; pass one of them.")
         goal_cells = np.array([_goal_cell(goal, walls) for goal in goals], dtype=np.int64)
@@ -231,7 +237,7 @@ def build_layout(
             raise ValueError(f"goals must be distinct cells, got {[list(g) for g in goals]}.")
     else:
         num_tasks = DEFAULT_NUM_TASKS if num_tasks is None else check_int("num_tasks", num_tasks, 1)
-        task_seed = check_int("task_seed", task_seed, 0)
+        task_seed = 0 if task_seed is None else check_int("task_seed", task_seed, 0)
         room_cells = np.flatnonzero((~walls & ~corridor).ravel())
         if num_tasks > room_cells.size:
             raise ValueError(f"num_tasks={num_tasks} exceeds the {room_cells.size} room cells available as goals.")

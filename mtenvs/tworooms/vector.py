@@ -76,7 +76,7 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
         layout: list[str] | None = None,
         goals: list[list[int]] | None = None,
         num_tasks: int | None = None,
-        task_seed: int = 0,
+        task_seed: int | None = None,
         max_steps: int = DEFAULT_MAX_STEPS,
         goal_reward: float = 1.0,
         step_reward: float = 0.0,
@@ -98,11 +98,12 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
             import torch
 
             try:
-                torch.zeros(1, device=device)
-            except (AssertionError, RuntimeError, TypeError) as err:  # torch raises all three
+                # A round trip, not just an allocation: "meta" allocates tensors that hold no data.
+                torch.zeros(1, device=device).cpu()
+            except (AssertionError, RuntimeError, TypeError, NotImplementedError) as err:  # torch raises all four
                 raise ValueError(
-                    f"device must be None (NumPy) or an available torch device such as 'cpu' or 'cuda', "
-                    f"got {device!r} ({err})."
+                    f"device must be None (NumPy) or an available torch device that holds data, such as 'cpu' "
+                    f"or 'cuda', got {device!r} ({err})."
                 ) from err
         self.device = device
         self.render_mode = render_mode
@@ -155,7 +156,7 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
 
     def _check_numpy_actions(self, actions: Any) -> np.ndarray:
         space = "the action space (0 up, 1 right, 2 down, 3 left)"
-        return check_batched_actions(actions, self.num_envs, NUM_ACTIONS, space).astype(np.int64)
+        return check_batched_actions(actions, self.num_envs, NUM_ACTIONS, space)  # a fresh int64 array
 
     def _infos(self) -> dict[str, Any]:
         batch = self._batch
@@ -173,9 +174,18 @@ class TwoRoomsVectorEnv(MultiTaskVectorBase):
         """One ``rgb_array`` frame per sub-env (for small batches: it draws every env)."""
         if self.render_mode != "rgb_array":
             return None
+        self._check_render()
         tasks = self._infos()["task_id"].tolist()
         positions = self._batch.position.tolist()
         return tuple(self.layout.frame(int(self.layout.goals[t]), p) for t, p in zip(tasks, positions, strict=True))
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._batch.ops.name == "torch":
+            raise self._pickling_error(
+                f"with device={self.device!r} its state is torch tensors on that device, which it does not "
+                "serialise (device=None, NumPy, pickles)"
+            )
+        return self.__dict__
 
 
 def make_two_rooms_vec(

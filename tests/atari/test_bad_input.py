@@ -99,7 +99,11 @@ def test_vector_env_refuses_bad_vector_arguments(kwargs, error, match):
 
 
 def test_a_suite_id_given_games_says_where_suite_came_from():
-    with pytest.raises(ValueError, match=r"A suite id such as MultiAtari-PongBreakout-v0 sets suite= itself"):
+    with pytest.raises(
+        ValueError,
+        match=r"^MultiAtari-PongBreakout-v0 is defined by suite='pong_breakout', so it cannot be made with "
+        r"games=\['Pong'\]; make MultiAtari-v0 with games= for another task set\.$",
+    ):
         gym.make("MultiAtari-PongBreakout-v0", games=["Pong"])
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -128,5 +131,25 @@ def test_masked_action_modes_vector():
         np.testing.assert_array_equal(a, b)
     envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2, masked_action="raise")
     envs.reset(seed=0)
-    with pytest.raises(ValueError, match=r"Sub-envs \[1\] got actions \[5\] outside their game's minimal"):
+    refused = r"Sub-envs \[1\] got actions \[5\] outside their task's actions .*Breakout's actions are \[0, 1, 3, 4\]"
+    with pytest.raises(ValueError, match=refused):
         envs.step(np.array([3, 5]))
+
+
+def test_huge_seeds_reduce_as_documented():
+    """Regression: reset(seed=2**64) raised OverflowError, though the single env takes it. Sub-env i
+    gets (s + i) mod 2**31, so 2**64 seeds as 2**64 mod 2**31 does."""
+    envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2, preset="nature")
+    huge, _ = envs.reset(seed=2**64)
+    reduced, _ = envs.reset(seed=2**64 % 2**31)
+    np.testing.assert_array_equal(huge, reduced)
+    gym.make("MultiAtari-PongBreakout-v0").reset(seed=2**64)  # the single env agrees: any seed >= 0
+    envs.close()
+
+
+@pytest.mark.parametrize("copy_env", [pickle.dumps, copy.deepcopy], ids=["pickle", "deepcopy"])
+def test_the_ale_vector_env_says_why_it_cannot_be_copied(copy_env):
+    envs = gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=2)
+    with pytest.raises(TypeError, match=r"MultiAtariVectorEnv cannot be pickled or deep-copied: .*ale-py's C\+\+"):
+        copy_env(envs)
+    envs.close()

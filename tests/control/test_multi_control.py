@@ -179,6 +179,15 @@ def test_small_envs_reject_out_of_range_actions(env_cls, bad):
 
 
 @pytest.mark.parametrize("env_cls", [CarOnHillEnv, InvertedPendulumEnv])
+@pytest.mark.parametrize("bad", [True, np.bool_(False)])
+def test_small_envs_refuse_bools(env_cls, bad):
+    env = env_cls()
+    env.reset(seed=0)
+    with pytest.raises(TypeError, match=r"is a bool; an action is an int in the action space Discrete\(\d\) \(0 force"):
+        env.step(bad)
+
+
+@pytest.mark.parametrize("env_cls", [CarOnHillEnv, InvertedPendulumEnv])
 def test_small_envs_pass_check_env_and_render(env_cls):
     env = env_cls(render_mode="rgb_array")
     with warnings.catch_warnings():

@@ -113,6 +113,57 @@ def test_masked_actions_in_the_vector_env():
         envs.step(np.full(5, 3))
 
 
+@pytest.mark.parametrize("vectorization", ["native", "sync", "async"])
+def test_a_masked_action_refuses_the_whole_batch_before_any_sub_env_steps(vectorization):
+    """Regression: [0, 0, 0, 2, 0] raised for Car-on-Hill (sub-env 3) after sub-envs 0-2 had stepped."""
+    kwargs = {"num_envs": 5, "masked_action": "raise", "vectorization": vectorization}
+    envs, twin = gym.make_vec("MultiControl-v0", **kwargs), gym.make_vec("MultiControl-v0", **kwargs)
+    envs.reset(seed=0)
+    twin.reset(seed=0)
+    with pytest.raises(ValueError, match=r"Sub-envs \[3\] got actions \[2\] .*CarOnHill's actions are \[0, 1\]"):
+        envs.step(np.array([0, 0, 0, 2, 0]))
+    good = np.array([0, 0, 0, 1, 0])
+    for got, expected in zip(envs.step(good)[:4], twin.step(good)[:4], strict=True):
+        np.testing.assert_array_equal(got, expected)
+    envs.close()
+    twin.close()
+
+
+@pytest.mark.parametrize("vectorization", ["native", "sync"])
+def test_sampled_tasks_are_checked_against_the_mask_of_their_current_task(vectorization):
+    envs = gym.make_vec(
+        "MultiControl-v0", num_envs=4, task_assignment="sampled", masked_action="raise", vectorization=vectorization
+    )
+    _, infos = envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    refused = 0
+    for _ in range(200):
+        actions = np.full(4, 2, dtype=np.int64)  # masked exactly for the two-action tasks
+        two_action = infos["action_mask"][:, 2] == 0
+        if two_action.any():
+            with pytest.raises(ValueError, match=rf"Sub-envs \[{', '.join(map(str, np.flatnonzero(two_action)))}\]"):
+                envs.step(actions)
+            refused += 1
+        _, _, _, _, infos = envs.step(_valid_actions(rng, infos["action_mask"]))
+    assert refused > 0
+    envs.close()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.int8])
+def test_unsigned_actions_push_the_same_way_as_in_the_single_env(dtype):
+    """Regression: uint8 0 reached MountainCar as a NumPy uint8, so its (action - 1) wrapped to 255
+    and "push left" pushed right with 255 times the force."""
+    envs = gym.make_vec("MultiControl-v0", num_envs=1, tasks=["MountainCar"])
+    single = MultiControlEnv(tasks=["MountainCar"])
+    obs, _ = envs.reset(seed=3)
+    expected, _ = single.reset(seed=3)
+    for action in [0] * 10 + [2] * 10 + [1] * 5:
+        obs = envs.step(np.array([action], dtype=dtype))[0]
+        expected = single.step(action)[0]
+        np.testing.assert_array_equal(obs[0], expected)
+    assert obs[0, 1] != 0.0  # the car moved
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
@@ -135,11 +186,22 @@ def test_bad_calls():
         envs.step(np.zeros(3, dtype=np.int64))
     with pytest.raises(TypeError, match="seed must be an int"):
         envs.reset(seed=1.5)
-    with pytest.raises(ValueError, match="Unknown reset option"):
+    with pytest.raises(ValueError, match="Grouped sub-envs keep their tasks"):
         envs.reset(options={"task": 1})
+    with pytest.raises(ValueError, match=r"Unknown reset option\(s\) \['level'\]"):
+        envs.reset(options={"level": 1})
     envs.reset(seed=0)
     with pytest.raises(ValueError, match=r"shape \(3,\)"):
         envs.step(np.zeros(2, dtype=np.int64))
+
+
+@pytest.mark.parametrize("vectorization", ["native", "sync"])
+def test_render_before_reset_raises(vectorization):
+    envs = gym.make_vec("MultiControl-v0", num_envs=5, render_mode="rgb_array", vectorization=vectorization)
+    with pytest.raises(RuntimeError, match=r"Call reset\(\) before render\(\)"):
+        envs.render()
+    envs.reset(seed=0)
+    assert len(envs.render()) == 5
 
 
 def test_throughput_reports_both_rates_and_the_ratio():

@@ -102,6 +102,23 @@ def test_task_observation_one_hot(countdown_env_cls):
     np.testing.assert_array_equal(one_hot_tasks(np.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
 
 
+@pytest.mark.parametrize(
+    ("task_ids", "error", "match"),
+    [
+        (-1, ValueError, r"Task ids must lie in 0\.\.1, got -1"),  # used to wrap to the last task
+        (2, ValueError, r"Task ids must lie in 0\.\.1, got 2"),
+        (np.array([0, -2]), ValueError, r"Task ids must lie in 0\.\.1"),
+        (True, TypeError, r"Task ids must be ints, got True"),
+        (np.array([0.0, 1.0]), TypeError, r"Task ids must be ints"),
+    ],
+)
+def test_one_hot_tasks_refuses_ids_outside_the_task_set(task_ids, error, match):
+    with pytest.raises(error, match=match):
+        one_hot_tasks(task_ids, 2)
+    np.testing.assert_array_equal(one_hot_tasks(1, 2), [0, 1])
+    assert one_hot_tasks(np.zeros(0, dtype=np.int64), 2).shape == (0, 2)
+
+
 def test_episode_statistics_single(countdown_env_cls):
     env = RecordTaskEpisodeStatistics(countdown_env_cls(task_schedule="fixed", task=2))
     env.reset(seed=0)

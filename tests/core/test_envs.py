@@ -22,9 +22,13 @@ import mtenvs
 
 IDS = mtenvs.mtenvs_ids()
 # Ids that share their entry points differ only in registered kwargs (e.g. a MultiAtari suite): the
-# costliest tests run on the first id of each entry point, the others on every id.
+# costliest tests run on the first id of each entry point, the others on every id. (An id defined by
+# its task set has its own entry point object, whose str() is the family's shared one.)
 REPRESENTATIVE_IDS = list(
-    {(gym.spec(env_id).entry_point, gym.spec(env_id).vector_entry_point): env_id for env_id in reversed(IDS)}.values()
+    {
+        (str(gym.spec(env_id).entry_point), str(gym.spec(env_id).vector_entry_point)): env_id
+        for env_id in reversed(IDS)
+    }.values()
 )[::-1]
 
 # Constructor arguments that keep an id cheap to test; episodes end within a few dozen steps.
@@ -124,6 +128,20 @@ def test_out_of_range_actions_raise_and_change_nothing(env_id):
     reference.reset(seed=0)
     for action in out_of_range_actions(env.action_space):
         with pytest.raises(ValueError, match="action"):
+            env.step(action)
+    action = env.action_space.sample()
+    assert data_equivalence(env.step(action), reference.step(action))
+
+
+@pytest.mark.parametrize("env_id", REPRESENTATIVE_IDS)
+def test_a_bool_is_not_an_action(env_id):
+    """Regression: Python lets True be 1, so step(True) used to play action 1 in every family."""
+    env = make(env_id).unwrapped
+    reference = make(env_id).unwrapped
+    env.reset(seed=0)
+    reference.reset(seed=0)
+    for action in (True, False, np.bool_(True), np.array(False)):
+        with pytest.raises(TypeError, match=r"Action .* is a bool; an action is an int in .*Discrete\(\d+\)"):
             env.step(action)
     action = env.action_space.sample()
     assert data_equivalence(env.step(action), reference.step(action))

@@ -15,6 +15,9 @@ HNS = {
     "beta": {"pong": [0.2, 0.2, 0.2], "breakout": [0.4, 0.4, 0.4]},
 }
 SEEDS = (1, 2, 3)
+EVAL_ENV = "Eval-Test-v0"
+# Evaluation k of every run scores 10 * k (+ seed); each is one point of eval/episodic_return/<task>.
+EVALUATIONS = 12
 
 
 def episode_return(algorithm: str, seed: int, task: str, episode: int) -> float:
@@ -75,4 +78,20 @@ def write_runs(root: Path) -> Path:
     (garbage / "events.out.tfevents.1700000000.host").write_bytes(b"\x07not an event file" * 40)
     (root / f"{GRID_ENV}__delta__5__1700000000").mkdir()
     (root / "notes").mkdir()
+    return root
+
+
+def write_eval_runs(root: Path) -> Path:
+    """Seeds 1 and 2 of one algorithm: a training return per episode (episode i returns i, 30 episodes)
+    and an evaluation every 1000 steps (evaluation k scores 10 * k + seed, 12 evaluations). The last
+    evaluations average 111.5 over the seeds; the last 10 evaluations of a run average 65 + seed."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    for seed in (1, 2):
+        writer = SummaryWriter(str(root / f"{EVAL_ENV}__zeta__{seed}__1700000000"))
+        for i in range(30):
+            writer.add_scalar("charts/episodic_return/a", float(i), 400 * i, walltime=4000.0 + i)
+        for k in range(EVALUATIONS):
+            writer.add_scalar("eval/episodic_return/a", 10.0 * k + seed, 1000 * k, walltime=4000.0 + k)
+        writer.close()
     return root

@@ -14,7 +14,7 @@ from mtenvs.cli import main as cli_main
 from mtenvs.report import Settings, make_report
 from mtenvs.report.analysis import ALL_TASKS, analyse
 from mtenvs.report.runs import load_tensorboard_runs
-from tests.report.synthetic import ATARI_ENV, GRID_ENV, PARTIAL_ENV
+from tests.report.synthetic import ATARI_ENV, EVAL_ENV, GRID_ENV, PARTIAL_ENV, write_eval_runs
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SETTINGS = Settings(
@@ -104,6 +104,20 @@ def test_extra_metrics_take_each_runs_last_value(report) -> None:
     assert any(s.what == "metric eval/none" and "no run logged it" in s.reason for s in report.analysis.skipped)
 
 
+def test_evaluations_are_summarised_by_each_runs_last_evaluation(tmp_path: Path) -> None:
+    """Regression: the table took the mean of each run's last 10 eval points, but each point is
+    already a whole evaluation, so evaluations from mid-training pulled the final score down."""
+    result = make_report(write_eval_runs(tmp_path / "runs"), tmp_path / "out", SETTINGS)
+    (row,) = result.analysis.eval_rows
+    assert (row.env_id, row.task, row.runs) == (EVAL_ENV, "a", 2)
+    assert (row.mean, row.std) == pytest.approx((111.5, np.sqrt(0.5)))  # 111 and 112, not 66 and 67
+    (train,) = result.analysis.final_rows  # training episodes keep their window: the last 10 of 0..29
+    assert train.mean == pytest.approx(24.5)
+    text = result.markdown.read_text()
+    assert "Each run's last evaluation (the last logged point" in text
+    assert f"| {EVAL_ENV} | a | zeta | 111.50 ± 0.71 | 2 |" in text
+
+
 def test_mismatched_grids_are_noted_and_averaged_where_covered(report) -> None:
     curve = report.analysis.curves[GRID_ENV][ALL_TASKS]["delta"]
     assert curve.steps[-1] == 2850.0  # seed 2's last step
@@ -157,7 +171,7 @@ def test_cli_writes_the_report_and_rejects_bad_options(runs_dir: Path, tmp_path:
     text = (out / "report.md").read_text()
     assert f"mtenvs report {one_run} -o {out} --last-episodes 5 --bootstrap-reps 50" in text
     # Seed 1's pong returns are 15 + episode: the last 5 of 20 average 15 + 17.
-    assert "last 5 logged episodes" in text and f"| {ATARI_ENV} | pong | alpha | 32.00 ± n/a | 1 |" in text
+    assert "last 5 logged training episodes" in text and f"| {ATARI_ENV} | pong | alpha | 32.00 ± n/a | 1 |" in text
     assert cli_main(["report", str(tmp_path / "missing"), "-o", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert cli_main(["report", str(runs_dir), "-o", str(out), "--confidence", "95"]) == 2

@@ -43,6 +43,9 @@ RANGE_CASES = [
     ({"goals": [[1, 40]]}, ValueError, r"Goal \[1, 40\] lies outside"),
     ({"goals": [[1, 1], [1, 1]]}, ValueError, r"goals must be distinct cells"),
     ({"goals": [[1, 1]], "num_tasks": 2}, ValueError, r"num_tasks=2 disagrees with the 1 goals"),
+    # task_seed only draws goals: given with goals= it used to be ignored (0 included).
+    ({"goals": [[1, 1]], "task_seed": 3}, ValueError, r"task_seed=3 only applies when the goals are drawn"),
+    ({"goals": [[1, 1]], "task_seed": 0}, ValueError, r"task_seed=0 only applies .*give one of goals and task_seed"),
     ({"goals": []}, ValueError, r"goals must name at least one"),
     ({"observation_type": "rgb"}, ValueError, r"Unknown observation_type 'rgb'; valid: onehot"),
     ({"render_mode": "human"}, ValueError, r"Unknown render_mode 'human'"),
@@ -128,8 +131,29 @@ def test_bad_vector_arguments_raise():
         gym.make_vec("TwoRooms-v0", num_envs=8, vectorization="threads")
     with pytest.raises(ValueError, match=r'device= only applies with vectorization="batched"'):
         gym.make_vec("TwoRooms-v0", num_envs=8, vectorization="sync", device="cpu")
-    with pytest.raises(ValueError, match=r"Unknown reset option\(s\) \['task'\]"):
+    with pytest.raises(ValueError, match="Grouped sub-envs keep their tasks"):
         TwoRoomsVectorEnv(8).reset(options={"task": 1})
-    for device in ("gpu0", 3.5):
-        with pytest.raises(ValueError, match=r"device must be None \(NumPy\) or an available torch device"):
+    with pytest.raises(ValueError, match=r"Unknown reset option\(s\) \['task'\]"):
+        TwoRoomsVectorEnv(8, task_assignment="sampled").reset(options={"task": 1})
+    # "meta" allocates tensors without data: it used to pass here and fail at the first reset.
+    for device in ("gpu0", 3.5, "meta"):
+        with pytest.raises(ValueError, match=r"device must be None \(NumPy\) or an available torch device that holds"):
             TwoRoomsVectorEnv(8, device=device)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: TwoRoomsVectorEnv(8, render_mode="rgb_array"),
+        lambda: TwoRoomsVectorEnv(8, render_mode="rgb_array", device="cpu"),
+        lambda: gym.make_vec("TwoRooms-v0", num_envs=8, vectorization="sync", render_mode="rgb_array"),
+    ],
+    ids=["batched", "torch", "sync"],
+)
+def test_vector_render_before_reset_raises(make):
+    """Regression: the batched env drew every sub-env in cell 0 with task 0's goal, a state that never existed."""
+    envs = make()
+    with pytest.raises(RuntimeError, match=r"Call reset\(\) before render\(\)"):
+        envs.render()
+    envs.reset(seed=0)
+    assert len(envs.render()) == 8

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -146,3 +149,18 @@ def test_contract_wrappers_on_the_torch_backend():
     for _ in range(3):
         *_, infos = envs.step(torch.zeros(8, dtype=torch.int64))
     assert infos["_episode"].any() and (infos["episode"]["l"][infos["_episode"]] <= 3).all()
+
+
+@pytest.mark.parametrize("copy_env", [pickle.dumps, copy.deepcopy], ids=["pickle", "deepcopy"])
+def test_torch_backed_env_says_why_it_cannot_be_copied_and_numpy_one_copies(copy_env):
+    envs = TwoRoomsVectorEnv(8, device="cpu")
+    with pytest.raises(
+        TypeError, match=r"TwoRoomsVectorEnv cannot be pickled .*: with device='cpu' its state is torch"
+    ):
+        copy_env(envs)  # used to be a raw "cannot pickle 'module' object"
+    envs = TwoRoomsVectorEnv(8)
+    envs.reset(seed=0)
+    clone = pickle.loads(pickle.dumps(envs))
+    actions = np.arange(8) % 4
+    for got, expected in zip(clone.step(actions)[:4], envs.step(actions)[:4], strict=True):
+        np.testing.assert_array_equal(got, expected)
