@@ -24,67 +24,10 @@ SCRIPT = os.path.basename(__file__)
 
 
 @dataclass
-class Args:
+class Args(actor_critic.ActorCriticArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """if toggled, `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """if toggled, train on CUDA when it is available (the script says when it is not)"""
-    torch_threads: int = 1
-    """CPU threads for torch (1 is fastest for small networks on a shared CPU; 0 keeps torch's default)"""
-    track: bool = False
-    """if toggled, track the run with Weights and Biases (offline when WANDB_API_KEY is unset)"""
-    wandb_project_name: str = "mtenvs"
-    """the wandb project name"""
-    wandb_entity: str | None = None
-    """the entity (team) of the wandb project"""
-    save_model: bool = False
-    """if toggled, save the final model to runs/{run_name}/{exp_name}.pt"""
-    checkpoint_interval: int = 20_000
-    """save runs/{run_name}/checkpoint.pt every this many env steps (0 disables)"""
-    resume: str | None = None
-    """path of a checkpoint.pt to continue with its own arguments (only --cuda, --track, --save-model,
-    --progress-interval, --torch-threads and --total-timesteps may be given with it)"""
-    progress_interval: float = 30.0
-    """print a progress line (step, SPS, recent mean return) at least every this many seconds"""
-
-    env_id: str = "TwoRooms-v0"
-    """the id of a multi-task mtenvs environment (families: tworooms, atari, miniworld, control)"""
-    env_kwargs: str = "{}"
-    """JSON object of extra keyword arguments for gym.make_vec (e.g. '{"num_tasks": 2}')"""
-    total_timesteps: int | None = None
-    """total env steps, summed over all envs and tasks (None: the default per env family; with --resume, the
-    checkpoint's budget)"""
-    num_envs: int | None = None
-    """number of parallel envs, split into equal groups per task (a multiple of the task count; default per env
-    family)"""
-    num_steps: int = 10
-    """n of the n-step returns: steps per env per update"""
-    learning_rate: float | None = None
-    """RMSProp learning rate (default per env family: docs/a3c_baselines.md)"""
-    rmsprop_alpha: float = 0.99
-    """RMSProp smoothing constant"""
-    rmsprop_eps: float = 1e-5
-    """RMSProp epsilon"""
-    gamma: float | None = None
-    """discount factor (default per env family)"""
     ent_coef: float | None = None
     """coefficient of the entropy bonus (default per env family)"""
-    value_coef: float = 0.5
-    """coefficient of the value loss"""
-    max_grad_norm: float = 0.5
-    """maximum gradient norm of each network column, clipped separately (tasks stay independent)"""
-    hidden_size: int | None = None
-    """width of the MLP torso (vector observations) or of the LSTM (pixel observations); default per env family"""
-    clip_rewards: bool | None = None
-    """sign-clip rewards (the Atari convention; default per env family); the env never clips"""
-    eval_interval: int = 50_000
-    """evaluate the task policies every this many env steps (0 disables)"""
-    eval_episodes: int = 8
-    """evaluation episodes per task"""
 
 
 # Defaults of the fields left unset, per env family. TwoRooms: tuned for a CPU budget. Pixel envs: Distral's
@@ -105,17 +48,7 @@ FAMILY_DEFAULTS = {
                 "num_envs": 60, "total_timesteps": 1_000_000},
 }  # fmt: skip
 
-ARG_RULES = (
-    cli.integer(["num_steps", "hidden_size"], 1),
-    cli.integer(["num_envs"], 1, 2**16, " (the envs are built before the memory check)"),
-    cli.integer(["eval_episodes"], 1, 2**12, " (num_tasks * eval_episodes envs are built)"),
-    cli.integer(["eval_interval"], 0, note=" (0 disables)"),
-    cli.number(["learning_rate", "rmsprop_eps", "max_grad_norm"], 0.0, open_low=True),
-    cli.number(["ent_coef", "value_coef"], 0.0),
-    cli.number(["gamma"], 0.0, 1.0, open_low=True),
-    cli.number(["rmsprop_alpha"], 0.0, 1.0, open_high=True),
-)
-RESERVED = {"num_envs": "--num-envs", "task_assignment": "grouped, always"}
+ARG_RULES = (*actor_critic.ARG_RULES, cli.number(["ent_coef"], 0.0))
 SCHEMA = actor_critic.checkpoint_schema(SCRIPT)
 EVAL_TAGS = ("eval/episodic_return", "eval/normalized_score")
 
@@ -164,7 +97,7 @@ def main(args: Args) -> None:
     args = cli.apply_family_defaults(args, FAMILY_DEFAULTS, SCRIPT)
     cli.check_rules(args, cli.COMMON_RULES + ARG_RULES)
     actor_critic.require_one_update(args.total_timesteps, args.num_envs, args.num_steps)
-    env_kwargs = cli.parse_env_kwargs(args.env_kwargs, RESERVED)
+    env_kwargs = cli.parse_env_kwargs(args.env_kwargs, actor_critic.RESERVED_ENV_KWARGS)
     run_name = saved["run_name"] if saved else run.new_run_name(args.env_id, args.exp_name, args.seed)
 
     run.seed_everything(args.seed, args.torch_deterministic)

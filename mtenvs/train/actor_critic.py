@@ -23,11 +23,69 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from mtenvs.train import checkpoint
-from mtenvs.train.cli import BadArgument, build_env, require_memory
+from mtenvs.train.args import TorchRunArgs
+from mtenvs.train.cli import BadArgument, build_env, integer, number, require_memory
 from mtenvs.train.networks import column_nbytes
 from mtenvs.train.observations import ObservationLayout, action_mask_of
 from mtenvs.train.progress import evaluate_episodes, log_evaluation, per_task_means, update_shortest_paths
 from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
+
+
+@dataclass
+class ActorCriticArgs(TorchRunArgs):
+    """The flags of the synchronous n-step actor-critic scripts: the env, the rollout, RMSProp, the network's width,
+    evaluation. A script's ``Args`` subclasses this and adds its algorithm's own (Distral's alpha and beta, A3C's
+    entropy cost); the fields left at ``None`` are filled by the script's defaults per env family."""
+
+    checkpoint_interval: int = 20_000
+    env_id: str = "TwoRooms-v0"
+    """the id of a multi-task mtenvs environment (families: tworooms, atari, miniworld, control)"""
+    env_kwargs: str = "{}"
+    """JSON object of extra keyword arguments for gym.make_vec (e.g. '{"num_tasks": 2}')"""
+    total_timesteps: int | None = None
+    """total env steps, summed over all envs and tasks (None: the default per env family; with --resume, the
+    checkpoint's budget)"""
+    num_envs: int | None = None
+    """number of parallel envs, split into equal groups per task (a multiple of the task count; default per env
+    family)"""
+    num_steps: int = 10
+    """n of the n-step returns: steps per env per update"""
+    learning_rate: float | None = None
+    """RMSProp learning rate (default per env family)"""
+    rmsprop_alpha: float = 0.99
+    """RMSProp smoothing constant"""
+    rmsprop_eps: float = 1e-5
+    """RMSProp epsilon"""
+    gamma: float | None = None
+    """discount factor (default per env family)"""
+    value_coef: float = 0.5
+    """coefficient of the value loss"""
+    max_grad_norm: float = 0.5
+    """maximum gradient norm, clipped for each part of the network on its own (each column: tasks stay
+    independent)"""
+    hidden_size: int | None = None
+    """width of the MLP torso (vector observations) or of the LSTM (pixel observations); default per env family"""
+    clip_rewards: bool | None = None
+    """sign-clip rewards (the Atari convention; default per env family); the env never clips"""
+    eval_interval: int = 50_000
+    """evaluate the policies every this many env steps (0 disables)"""
+    eval_episodes: int = 8
+    """evaluation episodes per task"""
+
+
+# The rules of ActorCriticArgs' fields (a script adds its own fields' rules).
+ARG_RULES = (
+    integer(["num_steps", "hidden_size"], 1),
+    integer(["num_envs"], 1, 2**16, " (the envs are built before the memory check)"),
+    integer(["eval_episodes"], 1, 2**12, " (num_tasks * eval_episodes envs are built)"),
+    integer(["eval_interval"], 0, note=" (0 disables)"),
+    number(["learning_rate", "rmsprop_eps", "max_grad_norm"], 0.0, open_low=True),
+    number(["value_coef"], 0.0),
+    number(["gamma"], 0.0, 1.0, open_low=True),
+    number(["rmsprop_alpha"], 0.0, 1.0, open_high=True),
+)
+# The env_kwargs keys the scripts set themselves.
+RESERVED_ENV_KWARGS = {"num_envs": "--num-envs", "task_assignment": "grouped, always"}
 
 
 def require_one_update(total_timesteps: int, num_envs: int, num_steps: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import gymnasium as gym
 import numpy as np
@@ -202,3 +202,17 @@ def test_evaluate_logs_per_task_means_of_the_first_episodes(capsys):
     per_task = np.array([writer.scalars[f"eval/r/{name}"][0] for name in names])
     assert writer.scalars["eval/r"][0] == pytest.approx(per_task.mean())
     assert capsys.readouterr().out.startswith("step 50: eval/r ")
+
+
+def test_actor_critic_args_have_a_rule_for_every_numeric_field_they_add():
+    from mtenvs.train.args import TorchRunArgs
+    from mtenvs.train.cli import check_rules
+
+    added = {f.name for f in fields(actor_critic.ActorCriticArgs)} - {f.name for f in fields(TorchRunArgs)}
+    numeric = added - {"env_id", "env_kwargs", "clip_rewards", "total_timesteps"}  # total_timesteps: COMMON_RULES
+    ruled = {name for rule in actor_critic.ARG_RULES for name in rule.names}
+    assert ruled == numeric
+    check_rules(actor_critic.ActorCriticArgs(), actor_critic.ARG_RULES)  # the defaults pass
+    for name, bad in (("num_envs", 2**17), ("gamma", 0.0), ("rmsprop_alpha", 1.0), ("eval_episodes", 0)):
+        with pytest.raises(BadArgument, match=f"--{name.replace('_', '-')} must be"):
+            check_rules(replace(actor_critic.ActorCriticArgs(), **{name: bad}), actor_critic.ARG_RULES)
