@@ -17,6 +17,7 @@ from torch.distributions import Categorical
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
 from mtenvs.train import actor_critic, checkpoint, cli, progress, run, writer
 from mtenvs.train.actor_critic import masked_mean
+from mtenvs.train.args import TorchRunArgs
 from mtenvs.train.networks import IMAGE_FEATURES, layer_init
 
 SCRIPT = os.path.basename(__file__)
@@ -25,33 +26,11 @@ PIXELS_HINT = """for TwoRooms pass --env-kwargs '{"observation_type": "pixels"}'
 
 
 @dataclass
-class Args:
+class Args(TorchRunArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """if toggled, `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """if toggled, train on CUDA when it is available (the script says when it is not)"""
-    torch_threads: int = 1
-    """CPU threads for torch (1 is fastest for small networks on a shared CPU; 0 keeps torch's default)"""
-    track: bool = False
-    """if toggled, track the run with Weights and Biases (offline when WANDB_API_KEY is unset)"""
-    wandb_project_name: str = "mtenvs"
-    """the wandb project name"""
-    wandb_entity: str | None = None
-    """the entity (team) of the wandb project"""
-    save_model: bool = False
-    """if toggled, save the final model to runs/{run_name}/{exp_name}.pt"""
+    """the name of this experiment (part of the run folder's name)"""
     checkpoint_interval: int = 20_000
     """save runs/{run_name}/checkpoint.pt every this many env steps (0 disables)"""
-    resume: str | None = None
-    """path of a checkpoint.pt to continue: its run name, args, step count, model, optimiser and RNG state come
-    back (only --cuda, --track, --save-model, --progress-interval, --torch-threads and --total-timesteps may be
-    given with it)"""
-    progress_interval: float = 30.0
-    """print a progress line (step, SPS, recent mean return) at least every this many seconds"""
 
     env_id: str = "MultiAtari-PongBreakout-v0"
     """the id of a multi-task mtenvs environment with image observations and at least two tasks"""

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from mtenvs.train import checkpoint, cli
+from mtenvs.train.args import RunArgs
 from mtenvs.train.progress import Progress
 from mtenvs.tworooms.env import DEFAULT_MAX_STEPS
 from mtenvs.tworooms.layout import NUM_ACTIONS, TwoRoomsLayout
@@ -44,28 +45,19 @@ RESERVED = {
 
 
 @dataclass
-class TabularArgs:
+class TabularArgs(RunArgs):
     """The arguments both tabular scripts take; each script's ``Args`` adds its algorithm's."""
 
-    exp_name: str = "tabular"
-    """the name of this experiment"""
-    seed: int = 1
-    """seed of the experiment (env resets and action sampling)"""
-    track: bool = False
-    """if toggled, track the run with Weights and Biases (offline when WANDB_API_KEY is unset)"""
-    wandb_project_name: str = "mtenvs"
-    """the wandb project name"""
-    wandb_entity: str | None = None
-    """the entity (team) of the wandb project"""
     save_model: bool = False
     """if toggled, save the final tables and the map to runs/{run_name}/{exp_name}.pt"""
     checkpoint_interval: int = 100_000
     """save runs/{run_name}/checkpoint.pt every this many env steps (0 disables)"""
     resume: str | None = None
-    """path of a checkpoint.pt to continue: tables, counters, learning curve, run name and args come from
-    it (the envs restart from fresh episodes, so a resumed run is not bit-identical to an uninterrupted one)"""
+    """path of a checkpoint.pt to continue with its own arguments: tables, counters, learning curve and run name
+    come from it (only --track, --save-model, --progress-interval and --total-timesteps may be given with it; the
+    envs restart from fresh episodes, so a resumed run is not bit-identical to an uninterrupted one)"""
     progress_interval: float = 30.0
-    """print a progress line (step, SPS, recent return, exact return) at least every this many seconds"""
+    """print a progress line (step, SPS, recent mean return, exact return) at least every this many seconds"""
 
     env_id: str = "TwoRooms-v0"
     """the id of a TwoRooms environment"""
