@@ -14,9 +14,8 @@ import torch.nn as nn
 from torch.distributions import Categorical
 
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
-from mtenvs.train import actor_critic, checkpoint, cli, progress, run, writer
+from mtenvs.train import actor_critic, checkpoint, cli, networks, progress, run, writer
 from mtenvs.train.actor_critic import masked_mean
-from mtenvs.train.networks import TaskColumns
 
 SCRIPT = os.path.basename(__file__)
 
@@ -28,23 +27,9 @@ class Args(actor_critic.ActorCriticArgs):
     """coefficient of the entropy bonus (default per env family)"""
 
 
-# Defaults of the fields left unset, per env family. TwoRooms: tuned for a CPU budget. Pixel envs: Distral's
-# settings (Teh et al. 2017: RMSProp, lr from {2e-4, 4e-4, 8e-4}, gamma 0.99, LSTM columns) with A3C's entropy cost
-# (Mnih et al. 2016) and Atari's reward clipping. MultiControl (5 tasks with rewards in [-1, 1] per step and
-# episodes of up to 500 steps): 60 envs (12 per task of its 5, 20 per task of GymTrio's 3), gamma 0.99 (the source
-# discount of CartPole, Acrobot and MountainCar), A2C's learning rate 7e-4 and 64-unit tanh MLP (Stable-Baselines3's
-# A2C defaults, which use this script's RMSProp constants), A3C's entropy cost 0.01, no clipping (the rewards are
-# already in [-1, 1]) and 1M steps (200k per task).
-FAMILY_DEFAULTS = {
-    "tworooms": {"learning_rate": 8e-4, "gamma": 0.95, "ent_coef": 0.01, "hidden_size": 128, "clip_rewards": False,
-                 "num_envs": 64, "total_timesteps": 300_000},
-    "atari": {"learning_rate": 4e-4, "gamma": 0.99, "ent_coef": 0.01, "hidden_size": 256, "clip_rewards": True,
-              "num_envs": 64, "total_timesteps": 300_000},
-    "miniworld": {"learning_rate": 4e-4, "gamma": 0.99, "ent_coef": 0.01, "hidden_size": 256, "clip_rewards": False,
-                  "num_envs": 64, "total_timesteps": 300_000},
-    "control": {"learning_rate": 7e-4, "gamma": 0.99, "ent_coef": 0.01, "hidden_size": 64, "clip_rewards": False,
-                "num_envs": 60, "total_timesteps": 1_000_000},
-}  # fmt: skip
+# Defaults of the fields left unset, per env family: the shared ones of every actor-critic baseline (equal settings
+# for comparison; values and sources: actor_critic.FAMILY_DEFAULTS) and A3C's entropy cost (Mnih et al. 2016).
+FAMILY_DEFAULTS = actor_critic.family_defaults(ent_coef=0.01)
 
 ARG_RULES = (*actor_critic.ARG_RULES, cli.number(["ent_coef"], 0.0))
 SCHEMA = actor_critic.checkpoint_schema(SCRIPT)
@@ -56,7 +41,12 @@ class Agent(nn.Module):
 
     def __init__(self, obs_shape: tuple[int, ...], image: bool, num_actions: int, num_tasks: int, hidden: int):
         super().__init__()
-        self.tasks = TaskColumns(obs_shape, image, num_actions, num_tasks, hidden)
+        self.tasks = networks.TaskColumns(obs_shape, image, num_actions, num_tasks, hidden)
+
+    @staticmethod
+    def num_columns(num_tasks: int) -> int:
+        """How many columns the memory check counts (actor_critic.require_memory_for)."""
+        return num_tasks
 
     def initial_state(self, num_envs: int, device: torch.device):
         return self.tasks.initial_state(num_envs, device)
@@ -79,7 +69,7 @@ class Agent(nn.Module):
 
 
 def evaluation_rule(agent: Agent, task_ids: torch.Tensor) -> actor_critic.Choose:
-    """Evaluation samples from the task policies, as they act in training."""
+    """Evaluation samples from the policies, as they act in training."""
 
     def choose(obs, state, episode_start, mask):
         action, _, _, _, state = agent.get_action_and_value(obs, state, episode_start, task_ids, mask)
@@ -104,7 +94,7 @@ def main(args: Args) -> None:
     eval_envs = None
     task_names, num_actions = envs.unwrapped.task_names, envs.single_action_space.n
     task_ids = torch.as_tensor(envs.unwrapped.env_task_ids, device=device)
-    num_columns = len(task_names)
+    num_columns = Agent.num_columns(len(task_names))
     actor_critic.require_memory_for(num_columns, layout, num_actions, args.hidden_size, args.num_steps, args.num_envs)
     agent = Agent(layout.shape, layout.image, num_actions, len(task_names), args.hidden_size).to(device)
     optimizer = torch.optim.RMSprop(
@@ -167,7 +157,7 @@ def main(args: Args) -> None:
         entropy_loss = masked_mean(entropy, valid)
         loss = policy_loss - args.ent_coef * entropy_loss + args.value_coef * value_loss
 
-        # --- update --- one RMSProp step; each task column is clipped on its own, so tasks stay independent
+        # --- update --- one RMSProp step; each part of agent.columns() is clipped on its own
         optimizer.zero_grad()
         loss.backward()
         grad_norms = [nn.utils.clip_grad_norm_(column.parameters(), args.max_grad_norm) for column in agent.columns()]
@@ -176,20 +166,20 @@ def main(args: Args) -> None:
         # --- logging --- losses and SPS, evaluation, progress line, checkpoint
         last_update = global_step >= args.total_timesteps
         if update % 10 == 0 or last_update:
-            tb.add_scalar("losses/policy_loss", policy_loss.item(), global_step)
-            tb.add_scalar("losses/value_loss", value_loss.item(), global_step)
-            tb.add_scalar("losses/entropy", entropy_loss.item(), global_step)
-            tb.add_scalar("losses/grad_norm_max", max(norm.item() for norm in grad_norms), global_step)
-            tb.add_scalar("charts/SPS", tracker.sps(global_step), global_step)
+            for tag, value in (
+                ("losses/policy_loss", policy_loss.item()), ("losses/value_loss", value_loss.item()),
+                ("losses/entropy", entropy_loss.item()), ("losses/grad_norm_max", max(n.item() for n in grad_norms)),
+                ("charts/SPS", tracker.sps(global_step)),
+            ):  # fmt: skip
+                tb.add_scalar(tag, value, global_step)
         if args.eval_interval and (progress.crossed(args.eval_interval, update_start_step, global_step) or last_update):
             if eval_envs is None:
                 eval_envs, _ = actor_critic.make_grouped_envs(
                     args.env_id, len(task_names) * args.eval_episodes, env_kwargs, "A3C"
                 )
             rule = evaluation_rule(agent, torch.as_tensor(eval_envs.unwrapped.env_task_ids, device=device))
-            act = actor_critic.evaluation_act(
-                eval_envs, layout, device, agent.initial_state(eval_envs.num_envs, device), rule
-            )
+            initial_state = agent.initial_state(eval_envs.num_envs, device)
+            act = actor_critic.evaluation_act(eval_envs, layout, device, initial_state, rule)
             actor_critic.evaluate(tb, EVAL_TAGS, eval_envs, act, args.seed + 10_000 + update, task_names, global_step)
         if tracker.due(last_update):
             tracker.print(global_step)

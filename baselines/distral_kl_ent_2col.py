@@ -32,23 +32,10 @@ class Args(actor_critic.ActorCriticArgs):
     """Distral beta = 1 / (c_KL + c_ent) > 0, the inverse regularisation strength (default per env family)"""
 
 
-# Defaults of the fields left unset, per env family. TwoRooms: tuned for a CPU budget. Pixel envs: Distral's
-# settings (Teh et al. 2017: RMSProp, lr from {2e-4, 4e-4, 8e-4}, beta from {1e3, 3e3, 3e4}, gamma 0.99, LSTM
-# columns) with Atari's reward clipping. MultiControl (5 tasks with rewards in [-1, 1] per step and episodes of
-# up to 500 steps): 60 envs (12 per task of its 5, 20 per task of GymTrio's 3), gamma 0.99 (the source discount
-# of CartPole, Acrobot and MountainCar), A2C's learning rate 7e-4 and 64-unit tanh MLP (Stable-Baselines3's A2C
-# defaults, which use this script's RMSProp constants), beta 50 as on TwoRooms (c_ent = 0.01 at alpha 0.5, A3C's
-# entropy cost), no clipping (the rewards are already in [-1, 1]) and 1M steps (200k per task).
-FAMILY_DEFAULTS = {
-    "tworooms": {"learning_rate": 8e-4, "gamma": 0.95, "beta": 50.0, "hidden_size": 128, "clip_rewards": False,
-                 "num_envs": 64, "total_timesteps": 300_000},
-    "atari": {"learning_rate": 4e-4, "gamma": 0.99, "beta": 1e3, "hidden_size": 256, "clip_rewards": True,
-              "num_envs": 64, "total_timesteps": 300_000},
-    "miniworld": {"learning_rate": 4e-4, "gamma": 0.99, "beta": 1e3, "hidden_size": 256, "clip_rewards": False,
-                  "num_envs": 64, "total_timesteps": 300_000},
-    "control": {"learning_rate": 7e-4, "gamma": 0.99, "beta": 50.0, "hidden_size": 64, "clip_rewards": False,
-                "num_envs": 60, "total_timesteps": 1_000_000},
-}  # fmt: skip
+# Defaults of the fields left unset, per env family: the shared ones of every actor-critic baseline (equal settings
+# for comparison; values and sources: actor_critic.FAMILY_DEFAULTS) and Distral's beta. Pixel envs: from the paper's
+# {1e3, 3e3, 3e4} (Teh et al. 2017); TwoRooms and MultiControl: 50 (c_ent = 0.01 at alpha 0.5, A3C's entropy cost).
+FAMILY_DEFAULTS = actor_critic.family_defaults(beta={"tworooms": 50.0, "atari": 1e3, "miniworld": 1e3, "control": 50.0})
 
 ARG_RULES = (
     *actor_critic.ARG_RULES,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import gymnasium as gym
 import torch
 import torch.nn as nn
 from torch.distributions import Categorical
@@ -17,8 +18,8 @@ from torch.distributions import Categorical
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
 from mtenvs.train import actor_critic, checkpoint, cli, progress, run, writer
 from mtenvs.train.actor_critic import masked_mean
-from mtenvs.train.args import TorchRunArgs
 from mtenvs.train.networks import IMAGE_FEATURES, layer_init
+from mtenvs.train.observations import ObservationLayout
 
 SCRIPT = os.path.basename(__file__)
 MIN_IMAGE_SIZE = 20  # the smallest image side the CNN reduces to a feature map of at least one cell
@@ -26,73 +27,30 @@ PIXELS_HINT = """for TwoRooms pass --env-kwargs '{"observation_type": "pixels"}'
 
 
 @dataclass
-class Args(TorchRunArgs):
+class Args(actor_critic.ActorCriticArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment (part of the run folder's name)"""
-    checkpoint_interval: int = 20_000
-    """save runs/{run_name}/checkpoint.pt every this many env steps (0 disables)"""
-
     env_id: str = "MultiAtari-PongBreakout-v0"
     """the id of a multi-task mtenvs environment with image observations and at least two tasks"""
-    env_kwargs: str = "{}"
-    """JSON object of extra keyword arguments for gym.make_vec (e.g. '{"observation_type": "pixels"}')"""
-    total_timesteps: int | None = None
-    """total env steps, summed over all envs and tasks (None: the default, 10M; with --resume, the checkpoint's
-    budget)"""
-    num_envs: int = 16
-    """number of parallel envs (the paper's threads), split into equal groups per task (a multiple of the task count)"""
-    num_steps: int = 10
-    """n of the n-step returns: steps per env per update"""
-    learning_rate: float | None = None
-    """RMSProp learning rate (default per env family: docs/a3c_baselines.md)"""
-    rmsprop_alpha: float = 0.99
-    """RMSProp smoothing constant"""
-    rmsprop_eps: float = 1e-5
-    """RMSProp epsilon"""
-    gamma: float | None = None
-    """discount factor (default per env family)"""
-    ent_coef: float | None = None
-    """coefficient of the entropy bonus (default per env family)"""
-    value_coef: float = 0.5
-    """coefficient of the value loss"""
     max_grad_norm: float = 0.5
     """maximum norm of the whole gradient (shared and task layers together)"""
-    hidden_size: int | None = None
-    """width of the LSTM (default per env family)"""
-    clip_rewards: bool | None = None
-    """sign-clip rewards (the Atari convention; default per env family); the env never clips"""
-    eval_interval: int = 50_000
-    """evaluate the task policies every this many env steps (0 disables)"""
-    eval_episodes: int = 8
-    """evaluation episodes per task"""
+    ent_coef: float | None = None
+    """coefficient of the entropy bonus (default per env family)"""
 
 
-# Defaults of the fields left unset, per env family: the same as a3c_independent.py's, so that the two
-# compare at equal settings (the paper's protocol); TwoRooms' are tuned for its pixel task on a CPU budget.
-FAMILY_DEFAULTS = {
-    "tworooms": {"learning_rate": 8e-4, "gamma": 0.95, "ent_coef": 0.01, "hidden_size": 128, "clip_rewards": False,
-                 "total_timesteps": 10_000_000},
-    "atari": {"learning_rate": 4e-4, "gamma": 0.99, "ent_coef": 0.01, "hidden_size": 256, "clip_rewards": True,
-              "total_timesteps": 10_000_000},
-    "miniworld": {"learning_rate": 4e-4, "gamma": 0.99, "ent_coef": 0.01, "hidden_size": 256, "clip_rewards": False,
-                  "total_timesteps": 10_000_000},
-}  # fmt: skip
-ARG_RULES = (
-    cli.integer(["num_envs", "num_steps", "hidden_size", "eval_episodes"], 1),
-    cli.integer(["eval_interval"], 0, note=" (0 disables)"),
-    cli.number(["learning_rate", "rmsprop_eps", "max_grad_norm"], 0.0, open_low=True),
-    cli.number(["ent_coef", "value_coef"], 0.0),
-    cli.number(["gamma"], 0.0, 1.0, open_low=True),
-    cli.number(["rmsprop_alpha"], 0.0, 1.0, open_high=True),
+# Defaults of the fields left unset, per env family: the shared ones of every actor-critic baseline with A3C's entropy
+# cost, as a3c_independent.py's, so that the two compare at equal settings (the paper's protocol; values and sources:
+# actor_critic.FAMILY_DEFAULTS), but the paper's 16 envs (its 16 threads) and 10M steps. Image families only.
+FAMILY_DEFAULTS = actor_critic.family_defaults(
+    ("tworooms", "atari", "miniworld"), ent_coef=0.01, num_envs=16, total_timesteps=10_000_000
 )
-RESERVED = {"num_envs": "--num-envs", "task_assignment": "grouped, always"}
+ARG_RULES = (*actor_critic.ARG_RULES, cli.number(["ent_coef"], 0.0))
 SCHEMA = actor_critic.checkpoint_schema(SCRIPT)
 EVAL_TAGS = ("eval/episodic_return", "eval/normalized_score")
 
 
-def make_envs(env_id: str, num_envs: int, env_kwargs: dict):
-    """Grouped multi-task vector env and its observation layout; clear errors for envs MA3C cannot train on."""
-    envs, layout = actor_critic.make_grouped_envs(env_id, num_envs, env_kwargs, "MA3C")
+def require_image_tasks(envs: gym.vector.VectorEnv, layout: ObservationLayout, env_id: str) -> None:
+    """What MA3C needs beyond actor_critic.make_grouped_envs: several tasks and images its CNN takes; otherwise a
+    clear error (and ``envs`` closed)."""
     problem, num_tasks = None, envs.unwrapped.num_tasks
     if num_tasks < 2:
         problem = (
@@ -109,7 +67,6 @@ def make_envs(env_id: str, num_envs: int, env_kwargs: dict):
     if problem:
         envs.close()
         raise cli.BadArgument(f"{env_id} {problem}.")
-    return envs, layout
 
 
 def conv_encoder(obs_shape: tuple[int, ...]) -> nn.Sequential:
@@ -144,6 +101,12 @@ class Agent(nn.Module):
             layer_init(nn.Linear(hidden, num_actions), std=0.01) for _ in range(num_tasks)
         )
         self.value_heads = nn.ModuleList(layer_init(nn.Linear(hidden, 1), std=1.0) for _ in range(num_tasks))
+
+    @staticmethod
+    def num_columns(num_tasks: int) -> int:
+        """How many columns the memory check counts (actor_critic.require_memory_for): an upper bound, the shared
+        layers counted once per task."""
+        return num_tasks
 
     def initial_state(self, num_envs: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         zeros = torch.zeros(num_envs, self.lstm.hidden_size, device=device)
@@ -182,7 +145,7 @@ class Agent(nn.Module):
 
 
 def evaluation_rule(agent: Agent, task_ids: torch.Tensor) -> actor_critic.Choose:
-    """Evaluation acts as training does: each task's stochastic policy samples its action."""
+    """Evaluation samples from the policies, as they act in training."""
 
     def choose(obs, state, episode_start, mask):
         action, _, _, _, state = agent.get_action_and_value(obs, state, episode_start, task_ids, mask)
@@ -198,19 +161,18 @@ def main(args: Args) -> None:
     args = cli.apply_family_defaults(args, FAMILY_DEFAULTS, SCRIPT)
     cli.check_rules(args, cli.COMMON_RULES + ARG_RULES)
     actor_critic.require_one_update(args.total_timesteps, args.num_envs, args.num_steps)
-    env_kwargs = cli.parse_env_kwargs(args.env_kwargs, RESERVED)
+    env_kwargs = cli.parse_env_kwargs(args.env_kwargs, actor_critic.RESERVED_ENV_KWARGS)
     run_name = saved["run_name"] if saved else run.new_run_name(args.env_id, args.exp_name, args.seed)
 
     run.seed_everything(args.seed, args.torch_deterministic)
     device = run.choose_device(args.cuda, args.torch_threads)
-    envs, layout = make_envs(args.env_id, args.num_envs, env_kwargs)
+    envs, layout = actor_critic.make_grouped_envs(args.env_id, args.num_envs, env_kwargs, "MA3C")
     eval_envs = None
     task_names, num_actions = envs.unwrapped.task_names, envs.single_action_space.n
     task_ids = torch.as_tensor(envs.unwrapped.env_task_ids, device=device)
-    # an upper bound: the shared layers are counted once per task
-    actor_critic.require_memory_for(
-        len(task_names), layout, num_actions, args.hidden_size, args.num_steps, args.num_envs
-    )
+    require_image_tasks(envs, layout, args.env_id)
+    num_columns = Agent.num_columns(len(task_names))
+    actor_critic.require_memory_for(num_columns, layout, num_actions, args.hidden_size, args.num_steps, args.num_envs)
     agent = Agent(layout.shape, num_actions, len(task_names), args.hidden_size).to(device)
     optimizer = torch.optim.RMSprop(
         agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.rmsprop_eps
@@ -226,8 +188,7 @@ def main(args: Args) -> None:
         payload = actor_critic.checkpoint_payload(SCRIPT, args, run_name, global_step, update, agent, optimizer)
         checkpoint.save(run_path / "checkpoint.pt", payload)
 
-    # Rollout storage, allocated once (actor_critic.Rollout: obs, action masks, actions, rewards, dones, values,
-    # episode starts for the LSTM reset, autoreset steps that get no loss)
+    # Rollout storage, allocated once (the fields: actor_critic.Rollout)
     rollout = actor_critic.Rollout.allocate(args.num_steps, args.num_envs, layout.shape, num_actions, device)
     stream = actor_critic.EnvStream(envs, layout, device, seed=args.seed + update)
     lstm_state = agent.initial_state(args.num_envs, device)
@@ -251,8 +212,7 @@ def main(args: Args) -> None:
                 tb, stream.infos, stream.terminations, stream.shortest_paths, task_names, global_step, tracker
             )
 
-        # --- returns --- n-step returns, backwards; an autoreset step's return is its value
-        # V(final observation), which bootstraps the previous step when the episode was truncated
+        # --- returns --- n-step returns of the env reward, bootstrapped with the task's value
         with torch.no_grad():
             next_value = agent.get_value(stream.obs, lstm_state, stream.episode_start, task_ids)
             returns = actor_critic.n_step_returns(rollout.rewards, rollout, next_value, args.gamma)
@@ -292,7 +252,9 @@ def main(args: Args) -> None:
                 tb.add_scalar(tag, value, global_step)
         if args.eval_interval and (progress.crossed(args.eval_interval, update_start_step, global_step) or last_update):
             if eval_envs is None:
-                eval_envs, _ = make_envs(args.env_id, len(task_names) * args.eval_episodes, env_kwargs)
+                eval_envs, _ = actor_critic.make_grouped_envs(
+                    args.env_id, len(task_names) * args.eval_episodes, env_kwargs, "MA3C"
+                )
             rule = evaluation_rule(agent, torch.as_tensor(eval_envs.unwrapped.env_task_ids, device=device))
             initial_state = agent.initial_state(eval_envs.num_envs, device)
             act = actor_critic.evaluation_act(eval_envs, layout, device, initial_state, rule)
@@ -310,7 +272,7 @@ def main(args: Args) -> None:
     if eval_envs is not None:
         eval_envs.close()
     tb.close()
-    print(f"Done: {global_step} steps; TensorBoard logs in runs/{run_name}")
+    print(f"Done: {global_step} steps; TensorBoard logs in {run_path}")
 
 
 if __name__ == "__main__":

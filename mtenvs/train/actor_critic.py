@@ -87,6 +87,41 @@ ARG_RULES = (
 # The env_kwargs keys the scripts set themselves.
 RESERVED_ENV_KWARGS = {"num_envs": "--num-envs", "task_assignment": "grouped, always"}
 
+# The defaults per env family that Distral's four scripts, the three A3C baselines and MA3C share, declared once:
+# the algorithms are compared at equal settings (the paper's protocol), so only each algorithm's own coefficient
+# (Distral's beta, A3C's entropy cost) is the script's. TwoRooms: tuned for a CPU budget. Pixel envs: Distral's
+# settings (Teh et al. 2017: RMSProp, lr from {2e-4, 4e-4, 8e-4}, gamma 0.99, LSTM columns) with Atari's reward
+# clipping. MultiControl (5 tasks with rewards in [-1, 1] per step and episodes of up to 500 steps): 60 envs (12 per
+# task of its 5, 20 per task of GymTrio's 3), gamma 0.99 (the source discount of CartPole, Acrobot and MountainCar),
+# A2C's learning rate 7e-4 and 64-unit tanh MLP (Stable-Baselines3's A2C defaults, which use these scripts' RMSProp
+# constants), no clipping (the rewards are already in [-1, 1]) and 1M steps (200k per task).
+FAMILY_DEFAULTS = {
+    "tworooms": {"learning_rate": 8e-4, "gamma": 0.95, "hidden_size": 128, "clip_rewards": False, "num_envs": 64,
+                 "total_timesteps": 300_000},
+    "atari": {"learning_rate": 4e-4, "gamma": 0.99, "hidden_size": 256, "clip_rewards": True, "num_envs": 64,
+              "total_timesteps": 300_000},
+    "miniworld": {"learning_rate": 4e-4, "gamma": 0.99, "hidden_size": 256, "clip_rewards": False, "num_envs": 64,
+                  "total_timesteps": 300_000},
+    "control": {"learning_rate": 7e-4, "gamma": 0.99, "hidden_size": 64, "clip_rewards": False, "num_envs": 60,
+                "total_timesteps": 1_000_000},
+}  # fmt: skip
+
+
+def family_defaults(families: Sequence[str] = tuple(FAMILY_DEFAULTS), **own: Any) -> dict[str, dict[str, Any]]:
+    """A script's ``FAMILY_DEFAULTS``: the shared :data:`FAMILY_DEFAULTS` of ``families`` with the script's own
+    defaults added (after the shared ones, or in place of one). Each keyword is a field's default: one value for
+    every family, or a dict with one value per family (exactly ``families``)."""
+    defaults = {}
+    for family in families:
+        defaults[family] = dict(FAMILY_DEFAULTS[family])
+        for name, value in own.items():
+            if isinstance(value, Mapping):
+                if set(value) != set(families):
+                    raise ValueError(f"{name}: one default per family of {list(families)}, got {sorted(value)}")
+                value = value[family]
+            defaults[family][name] = value
+    return defaults
+
 
 def require_one_update(total_timesteps: int, num_envs: int, num_steps: int) -> None:
     """:class:`BadArgument` when the budget is less than one update (``num_envs * num_steps`` env steps)."""

@@ -216,3 +216,21 @@ def test_actor_critic_args_have_a_rule_for_every_numeric_field_they_add():
     for name, bad in (("num_envs", 2**17), ("gamma", 0.0), ("rmsprop_alpha", 1.0), ("eval_episodes", 0)):
         with pytest.raises(BadArgument, match=f"--{name.replace('_', '-')} must be"):
             check_rules(replace(actor_critic.ActorCriticArgs(), **{name: bad}), actor_critic.ARG_RULES)
+
+
+def test_family_defaults_add_a_scripts_own_to_the_shared_ones():
+    shared = actor_critic.FAMILY_DEFAULTS
+    assert set(shared) == {"tworooms", "atari", "miniworld", "control"}
+    assert all(set(defaults) == set(shared["tworooms"]) for defaults in shared.values())
+    one_value = actor_critic.family_defaults(ent_coef=0.01)
+    assert one_value == {family: {**defaults, "ent_coef": 0.01} for family, defaults in shared.items()}
+    assert list(one_value["atari"])[-1] == "ent_coef"  # printed after the shared ones
+    per_family = actor_critic.family_defaults(beta={"tworooms": 50.0, "atari": 1e3, "miniworld": 1e3, "control": 5})
+    assert [per_family[f]["beta"] for f in ("tworooms", "atari", "miniworld", "control")] == [50.0, 1e3, 1e3, 5]
+    images = actor_critic.family_defaults(("tworooms", "atari"), num_envs=16, ent_coef={"tworooms": 1, "atari": 2})
+    assert list(images) == ["tworooms", "atari"]
+    assert images["atari"] == {**shared["atari"], "num_envs": 16, "ent_coef": 2}
+    assert list(images["tworooms"]) == [*shared["tworooms"], "ent_coef"]  # a replaced default keeps its place
+    assert shared["atari"]["num_envs"] == 64  # the shared table is not changed
+    with pytest.raises(ValueError, match=r"beta: one default per family of \['tworooms', 'atari'\], got \['atari'\]"):
+        actor_critic.family_defaults(("tworooms", "atari"), beta={"atari": 1.0})
