@@ -354,4 +354,4 @@ def restore(saved: Mapping[str, Any], model: torch.nn.Module, optimizer: torch.o
     checkpoint.load_state(model, saved["model"], "--resume", path, "model")
     checkpoint.load_state(optimizer, saved["optimizer"], "--resume", path, "optimizer")
     checkpoint.restore_rng(saved["rng"])
-    print(f"Resumed {saved['run_name']} from step {saved['global_step']}. The episodes in progress restart.")
+    print("The episodes in progress restart: the actor-critics reseed their envs from --seed and the update.")

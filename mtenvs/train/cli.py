@@ -214,6 +214,7 @@ def resume_args(args: A, saved: Mapping[str, Any], reached_step: int) -> A:
             )
         merged["total_timesteps"] = args.total_timesteps
     tuples = {field.name for field in dataclasses.fields(args_type) if str(field.type).startswith("tuple")}
+    print(f"--resume {args.resume}: continuing from step {reached_step} with the checkpoint's arguments.")
     return args_type(**{k: tuple(v) if k in tuples and v is not None else v for k, v in merged.items()})
 
 

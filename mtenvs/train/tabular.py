@@ -126,7 +126,6 @@ def resume_args(args: TabularArgs, saved: Mapping[str, Any]) -> TabularArgs:
     the checkpoint's ``--iterations`` if it had one."""
     new_budget = args.total_timesteps is not None
     args = cli.resume_args(args, saved["args"], saved["global_step"])
-    print(f"--resume: continuing {saved['run_name']} with the arguments saved in the checkpoint.")
     return dataclasses.replace(args, iterations=None) if new_budget else args
 
 

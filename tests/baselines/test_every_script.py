@@ -167,7 +167,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(name, tmp_path, experts):
     resumed = subprocess.run([sys.executable, BASELINES / f"{name}.py", "--resume", str(saved)],
                              cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
-    match = re.search(r"Resumed .* from (?:step|iteration) (\d+)", resumed.stdout)
+    match = re.search(r"^--resume .*: continuing from step (\d+) with the checkpoint's arguments", resumed.stdout, re.M)
     assert match and 0 < int(match.group(1)) < long_budget, resumed.stdout[-2000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     logged = scalars(run_dir)

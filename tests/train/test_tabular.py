@@ -193,7 +193,7 @@ def test_resume_rule_without_cuda_or_torch_threads(capsys):
     saved["run_name"] = "run"
     resumed = tabular.resume_args(Args(resume="c.pt", progress_interval=2.0), saved)
     assert (resumed.iterations, resumed.total_timesteps, resumed.resume) == (10, 800, "c.pt")
-    assert resumed.progress_interval == 2.0 and "continuing run" in capsys.readouterr().out
+    assert resumed.progress_interval == 2.0 and "c.pt: continuing from step 400" in capsys.readouterr().out
     longer = tabular.resume_args(Args(resume="c.pt", total_timesteps=2000), saved)
     assert longer.total_timesteps == 2000 and longer.iterations is None  # a new budget replaces --iterations
     with pytest.raises(cli.BadArgument, match="--beta cannot be changed"):
