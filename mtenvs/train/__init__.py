@@ -12,6 +12,9 @@ CleanRL's scripts take their buffers from ``cleanrl_utils``). Nothing here is im
 - :mod:`mtenvs.train.progress`: progress lines, step-interval crossings, per-episode logging, evaluation.
 - :mod:`mtenvs.train.observations`: observation layout (channel-first and channel-last) and action masks.
 - :mod:`mtenvs.train.dqn_format`: the ``mtenvs-dqn/1`` network and file format of the DQN family.
+- :mod:`mtenvs.train.replay`: the DQN family's replay memories (torch tensors in lockstep lanes; NumPy per task).
+- :mod:`mtenvs.train.dqn_family`: epsilon schedule and masked epsilon-greedy, Nature DQN's optimiser, grouped
+  per-task envs, per-task episode logging and evaluation (mdqn, mcdqn, actor_mimic).
 - :mod:`mtenvs.train.metrics`: metrics of predictions (ROC AUC).
 
 Conventions the toolkit enforces are described once, in docs/baselines.md.

@@ -31,6 +31,7 @@ import torch.nn as nn
 
 from mtenvs.train import checkpoint
 from mtenvs.train.cli import BadArgument
+from mtenvs.train.observations import ObservationLayout
 
 DQN_FORMAT = "mtenvs-dqn/1"
 AMN_FORMAT = "mtenvs-amn/1"
@@ -133,8 +134,15 @@ def load_model(path: str | Path, flag: str, formats: Sequence[str] = (DQN_FORMAT
         raise BadArgument(f"{flag} {path} is not {what}: its format is {model['format']!r}.")
     if model["torso_type"] not in ("mlp", "nature_cnn"):
         raise BadArgument(f"{flag} {path} is not {what}: unknown torso_type {model['torso_type']!r}.")
-    try:
-        network = QNetwork(model["torso_type"], model["obs_shape"], model["hidden_sizes"], model["num_actions"])
+    try:  # obs_shape is the env's (channel-last for MiniWorld); the network takes images channel-first
+        shape = ObservationLayout.of_shape(model["obs_shape"]).shape
+        with torch.device("meta"):  # sizes only: nothing allocated, no RNG drawn
+            size = sum(p.numel() for p in QNetwork(model["torso_type"], shape, model["hidden_sizes"],
+                                                    model["num_actions"]).parameters())  # fmt: skip
+        held = sum(v.numel() for v in model["q_network"].values() if isinstance(v, torch.Tensor))
+        if size > held:  # a file that declares a network larger than the weights it holds
+            raise ValueError(f"they declare {size} parameters, its q_network holds {held}")
+        network = QNetwork(model["torso_type"], shape, model["hidden_sizes"], model["num_actions"])
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise BadArgument(f"{flag} {path} is not {what}: its shapes do not build a network ({error}).") from None
     checkpoint.load_state(network, model["q_network"], flag, str(path), "q_network")

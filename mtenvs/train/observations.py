@@ -27,7 +27,14 @@ class ObservationLayout:
         """The layout of a vector (1-D) or image (3-D) Box; ``ValueError`` for anything else."""
         if not isinstance(space, spaces.Box) or len(space.shape) not in (1, 3):
             raise ValueError(f"observations must be a Box vector (MLP) or image (CNN), got {space}")
-        shape = space.shape
+        return cls.of_shape(space.shape)
+
+    @classmethod
+    def of_shape(cls, shape: tuple[int, ...]) -> ObservationLayout:
+        """The layout of one observation of ``shape`` (1-D or 3-D) as the env gives it (a model file's obs_shape)."""
+        shape = tuple(int(n) for n in shape)
+        if len(shape) not in (1, 3):
+            raise ValueError(f"observations must be vectors (1-D) or images (3-D), got shape {shape}")
         if len(shape) == 1:
             return cls(shape, False, False)
         channel_last = shape[-1] <= 4 < shape[0]  # frame stacks and RGB have few channels, images many rows
