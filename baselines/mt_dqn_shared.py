@@ -11,19 +11,15 @@ All tasks step together (one env per task, one step each per iteration), each in
 memory; every update draws one minibatch from every task's memory and minimises the mean Huber TD
 error over all of them, each task with its own discount and valid actions (``info["action_mask"]``).
 ``--tsne`` draws the shared features of states the trained agent visits, embedded with t-SNE and
-coloured by task and by estimated value (needs the ``tsne`` extra: scikit-learn).
+coloured by task and by estimated value (needs the ``tsne`` extra: scikit-learn). Conventions shared by
+every baseline: docs/baselines.md.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import pickle
 import random
-import sys
-import time
-from collections import deque
 from dataclasses import asdict, dataclass
 
 import gymnasium as gym
@@ -31,51 +27,34 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import tyro
 from gymnasium import spaces
-from torch.utils.tensorboard import SummaryWriter
 
 import mtenvs  # noqa: F401  (registers the mtenvs ids)
-from mtenvs.provenance import run_provenance
+from mtenvs.train import checkpoint, cli, dqn_family, progress, replay, run, writer
+from mtenvs.train.args import TorchRunArgs
+from mtenvs.train.cli import BadArgument
 from mtenvs.wrappers import RecordTaskEpisodeStatistics
 
+SCRIPT = os.path.basename(__file__)
 MODEL_FORMAT = "mtenvs-mt-dqn-shared/1"
-RESUME_FORMAT = "mtenvs-mt-dqn-shared-resume/1"
+RESUME_FORMAT = "mtenvs-mt-dqn-shared-resume/2"
 
 
+# The run flags (seed, --track, --save-model, --resume, --progress-interval, --cuda, ...): mtenvs.train.args.
 @dataclass
-class Args:
+class Args(TorchRunArgs):
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """if toggled, `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """if toggled, train on CUDA when it is available (the script says when it is not)"""
-    torch_threads: int = 1
-    """CPU threads for torch (1 is fastest for small networks on a shared CPU; 0 keeps torch's default)"""
-    track: bool = False
-    """if toggled, track the run with Weights and Biases (offline when WANDB_API_KEY is unset)"""
-    wandb_project_name: str = "mtenvs"
-    """the wandb project name"""
-    wandb_entity: str | None = None
-    """the entity (team) of the wandb project"""
-    save_model: bool = False
-    """if toggled, save the trained network to runs/{run_name}/{exp_name}.pt"""
     checkpoint_interval: int = 50_000
     """save runs/{run_name}/checkpoint.pt (network, optimizer, replay, RNGs, envs) every this many env steps
     (all tasks together; 0 disables)"""
-    resume: str | None = None
-    """path of a checkpoint.pt to continue exactly (its run name, args, replay and step count are restored)"""
 
     env_id: str = "MultiControl-v0"
-    """the id of a multi-task mtenvs environment with vector observations"""
+    """the id of a multi-task mtenvs environment with vector observations (families: control, tworooms)"""
     env_kwargs: str = "{}"
     """JSON dict of extra keyword arguments for gym.make (e.g. '{"tasks": ["CartPole", "Acrobot"]}')"""
     total_timesteps: int | None = None
-    """env steps, all tasks together (default: 50k per task, D'Eramo's 50 epochs of 1000 steps); with
-    --resume, None keeps the checkpoint's budget and a number extends it"""
+    """env steps, all tasks together (None: 50k per task, D'Eramo's 50 epochs of 1000 steps; with --resume, the
+    checkpoint's budget)"""
     learning_rate: float = 1e-3
     """Adam learning rate"""
     buffer_size: int = 5_000
@@ -108,65 +87,31 @@ class Args:
     """greedy steps per task whose states go into the t-SNE figure"""
 
 
-class BadArgument(ValueError):
-    """An invalid argument, found before training; the command line prints its message without a traceback."""
+# D'Eramo et al.'s settings are the Args defaults for every family with vector observations; the budget, 50k
+# steps per task, is filled once the tasks are known.
+FAMILY_DEFAULTS: dict[str, dict] = {"control": {}, "tworooms": {}}
 
-
-def check_args(args: Args) -> dict:
-    """Reject invalid hyperparameters before anything is built; return the parsed env kwargs."""
-    if isinstance(args.seed, bool) or not isinstance(args.seed, int) or not 0 <= args.seed <= 2**30:
-        raise BadArgument(
-            f"--seed must be an integer in [0, 2**30] (the envs are seeded with seed + offsets), got {args.seed!r}."
-        )
-    for name in ("learning_rate", "start_e", "end_e", "gamma"):
-        value = getattr(args, name)
-        if value is not None and not math.isfinite(value):
-            raise BadArgument(f"--{name.replace('_', '-')} must be finite, got {value}.")
-    for name in ("buffer_size", "batch_size", "target_network_frequency", "features", "exploration_steps",
-                 "train_frequency", "eval_episodes", "tsne_steps"):  # fmt: skip
-        if getattr(args, name) < 1:
-            raise BadArgument(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}.")
-    if args.total_timesteps is not None and args.total_timesteps < 1:
-        raise BadArgument(f"--total-timesteps must be >= 1, got {args.total_timesteps}.")
-    for name in ("checkpoint_interval", "eval_interval", "torch_threads", "learning_starts"):
-        if getattr(args, name) < 0:
-            raise BadArgument(f"--{name.replace('_', '-')} must be >= 0, got {getattr(args, name)}.")
-    if not args.learning_rate > 0.0:
-        raise BadArgument(f"--learning-rate must be > 0, got {args.learning_rate}.")
-    if args.gamma is not None and not 0.0 < args.gamma <= 1.0:
-        raise BadArgument(f"--gamma must lie in (0, 1], got {args.gamma}.")
-    for name in ("start_e", "end_e"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            raise BadArgument(f"--{name.replace('_', '-')} must lie in [0, 1], got {getattr(args, name)}.")
-    if args.batch_size > args.buffer_size:
-        raise BadArgument(f"--batch-size={args.batch_size} exceeds --buffer-size={args.buffer_size}.")
-    if args.tsne:
-        try:
-            import matplotlib  # noqa: F401
-            import sklearn  # noqa: F401
-        except ImportError as err:
-            raise BadArgument(
-                f"--tsne needs scikit-learn and matplotlib: pip install 'mtenvs[tsne,report]' ({err})."
-            ) from err
-    try:
-        env_kwargs = json.loads(args.env_kwargs)
-    except json.JSONDecodeError as err:
-        raise BadArgument(f"--env-kwargs is not valid JSON ({err}): {args.env_kwargs!r}.") from err
-    if not isinstance(env_kwargs, dict):
-        raise BadArgument(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}.")
-    for reserved in ("task", "task_schedule", "task_obs", "num_envs", "task_assignment"):
-        if reserved in env_kwargs:
-            raise BadArgument(
-                f"--env-kwargs must not set {reserved!r}: mt_dqn_shared.py sets it (one env per task, pinned to it)."
-            )
-    return env_kwargs
+ARG_RULES = (
+    cli.integer(["buffer_size", "batch_size", "target_network_frequency", "exploration_steps"], 1),
+    cli.integer(["train_frequency", "eval_episodes", "tsne_steps"], 1),
+    cli.integer(["features"], 1, dqn_family.MAX_WIDTH),
+    cli.integer(["learning_starts", "eval_interval"], 0),
+    cli.number(["learning_rate"], 0.0, open_low=True),
+    cli.number(["gamma"], 0.0, 1.0, open_low=True),
+    cli.number(["start_e", "end_e"], 0.0, 1.0),
+)
+RESERVED = dict.fromkeys(("task", "task_schedule", "task_obs", "num_envs", "task_assignment"), "one env per task")
+SCHEMA = {
+    "format": RESUME_FORMAT, "args": dict, "run_name": str, "global_step": int, "iteration": int, "updates": int,
+    "network": dict, "target_network": dict, "optimizer": dict,
+    "replay": replay.TRANSITIONS_SCHEMA, "rng": checkpoint.RNG_SCHEMA,
+    "envs": (dict, type(None)), "obs": (torch.Tensor, type(None)),
+}  # fmt: skip
 
 
 def make_envs(env_id: str, env_kwargs: dict) -> list[gym.Env]:
     """One env per task, each pinned to its task, with per-task episode statistics; clear errors otherwise."""
-    if not str(gym.spec(env_id).entry_point).startswith("mtenvs."):
-        raise BadArgument(f"{env_id} is not an mtenvs env; mt_dqn_shared.py needs the multi-task contract.")
-    probe = gym.make(env_id, **env_kwargs)
+    probe = cli.build_env(lambda: gym.make(env_id, **env_kwargs), env_id, env_kwargs)
     task_names = probe.unwrapped.task_names
     obs_space, action_space = probe.observation_space, probe.action_space
     probe.close()
@@ -219,29 +164,9 @@ def task_batch(obs: np.ndarray, task: int, num_tasks: int, device: torch.device)
     return batch
 
 
-def linear_schedule(start_e: float, end_e: float, duration: int, t: int) -> float:
-    return max(start_e + (end_e - start_e) * t / duration, end_e)
-
-
 def masked_greedy(q_values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """argmax over each row's valid actions only."""
     return q_values.masked_fill(~valid, -torch.inf).argmax(dim=-1)
-
-
-def load_resume_checkpoint(path: str) -> dict:
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise BadArgument(f"--resume {path}: no such file.") from None
-    except Exception as err:  # torch raises many types for foreign or truncated files
-        raise BadArgument(
-            f"--resume {path} is not a valid checkpoint of mt_dqn_shared.py ({type(err).__name__})."
-        ) from err
-    if not isinstance(data, dict) or data.get("format") != RESUME_FORMAT:
-        raise BadArgument(
-            f"--resume {path} is not a valid checkpoint of mt_dqn_shared.py (it needs runs/<run>/checkpoint.pt)."
-        )
-    return data
 
 
 @torch.no_grad()
@@ -311,30 +236,26 @@ def tsne_figure(network: SharedQNetwork, args: Args, env_kwargs: dict, valid: to
 
 
 def main(args: Args) -> None:
-    checkpoint = None
-    if args.resume:
-        checkpoint = load_resume_checkpoint(args.resume)
-        saved = checkpoint["args"]
-        total = args.total_timesteps if args.total_timesteps is not None else saved["total_timesteps"]
-        # Training settings come from the checkpoint; where to run and what to write out may change.
-        kept = {"cuda": args.cuda, "save_model": args.save_model or saved["save_model"], "tsne": args.tsne}
-        kept["track"] = args.track or saved["track"]
-        args = Args(**dict(saved, resume=args.resume, total_timesteps=total, **kept))
-    env_kwargs = check_args(args)
-    run_name = (
-        checkpoint["run_name"] if checkpoint else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    )
+    saved = checkpoint.load(args.resume, "--resume", SCHEMA, f"a checkpoint of {SCRIPT}") if args.resume else None
+    if saved:
+        args = cli.resume_args(args, saved["args"], saved["global_step"])
+    cli.family_of(args.env_id, FAMILY_DEFAULTS, SCRIPT)
+    cli.check_rules(args, cli.COMMON_RULES + ARG_RULES)
+    if args.batch_size > args.buffer_size:
+        raise BadArgument(f"--batch-size={args.batch_size} exceeds --buffer-size={args.buffer_size}.")
+    if args.tsne:
+        try:
+            import matplotlib  # noqa: F401
+            import sklearn  # noqa: F401
+        except ImportError as err:
+            raise BadArgument(
+                f"--tsne needs scikit-learn and matplotlib: pip install 'mtenvs[tsne,report]' ({err})."
+            ) from None
+    env_kwargs = cli.parse_env_kwargs(args.env_kwargs, RESERVED)
+    run_name = saved["run_name"] if saved else run.new_run_name(args.env_id, args.exp_name, args.seed)
 
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
-    if args.cuda and not torch.cuda.is_available():
-        print("--cuda: CUDA is not available on this machine; training on the CPU.")
-    device = torch.device("cuda" if args.cuda and torch.cuda.is_available() else "cpu")
-
+    run.seed_everything(args.seed, args.torch_deterministic)
+    device = run.choose_device(args.cuda, args.torch_threads)
     envs = make_envs(args.env_id, env_kwargs)
     base = envs[0].unwrapped
     task_names, num_tasks = base.task_names, base.num_tasks
@@ -357,113 +278,53 @@ def main(args: Args) -> None:
     valid_actions = [np.flatnonzero(row) for row in masks]
     print(f"mt_dqn_shared.py on {args.env_id}: tasks {', '.join(task_names)}; discounts {gammas}")
     print("  " + ", ".join(f"{k}={v}" for k, v in asdict(args).items()))
+    fields = replay.transitions((obs_dim,), torch.float32)
+    cli.require_memory(
+        replay.nbytes(fields, num_tasks * args.buffer_size),
+        f"--buffer-size {args.buffer_size} (x {num_tasks} tasks of {obs_dim} floats per observation)",
+    )
 
     network = SharedQNetwork(obs_dim, num_actions, num_tasks, args.features).to(device)
     target_network = SharedQNetwork(obs_dim, num_actions, num_tasks, args.features).to(device)
     target_network.load_state_dict(network.state_dict())
     optimizer = torch.optim.Adam(network.parameters(), lr=args.learning_rate)
     gamma_t = torch.tensor(gammas, dtype=torch.float32, device=device)
-    all_tasks = torch.arange(num_tasks, device=device)
 
-    # Replay storage, one memory per task (all tasks step together, so they fill in lockstep).
-    rb_obs = torch.zeros((num_tasks, args.buffer_size, obs_dim), dtype=torch.float32, device=device)
-    rb_next_obs = torch.zeros_like(rb_obs)
-    rb_actions = torch.zeros((num_tasks, args.buffer_size), dtype=torch.int64, device=device)
-    rb_rewards = torch.zeros((num_tasks, args.buffer_size), dtype=torch.float32, device=device)
-    rb_terminated = torch.zeros((num_tasks, args.buffer_size), dtype=torch.float32, device=device)
-    rb_pos, rb_size = 0, 0
+    # --- storage --- one replay memory per task (all tasks step together, so they fill in lockstep)
+    memory = replay.Replay(args.buffer_size, fields, device, lanes=num_tasks)
 
-    iteration, updates = 0, 0  # iteration = env steps per task
-    recent_returns = {name: deque(maxlen=10) for name in task_names}
-    obs = None
-    if checkpoint:
-        network.load_state_dict(checkpoint["network"])
-        target_network.load_state_dict(checkpoint["target_network"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        replay = checkpoint["replay"]
-        rb_pos, rb_size = replay["pos"], replay["size"]
-        for tensor, key in ((rb_obs, "obs"), (rb_next_obs, "next_obs"), (rb_actions, "actions"),
-                            (rb_rewards, "rewards"), (rb_terminated, "terminated")):  # fmt: skip
-            tensor[:, :rb_size] = replay[key].to(device)
-        iteration, updates = checkpoint["iteration"], checkpoint["updates"]
-        for name, values in checkpoint["recent_returns"].items():
-            recent_returns[name].extend(values)
-        random.setstate(checkpoint["rng"]["python"])
-        np.random.set_state(checkpoint["rng"]["numpy"])
-        torch.set_rng_state(checkpoint["rng"]["torch"])
-        if checkpoint["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
-        if checkpoint["envs"] is not None:
-            for env in envs:
-                env.close()
-            envs, obs = pickle.loads(checkpoint["envs"]), checkpoint["obs"]
+    iteration, updates = (saved["iteration"], saved["updates"]) if saved else (0, 0)  # iteration = env steps per task
+    obs = np.stack([env.reset(seed=args.seed + 1000 * task + iteration)[0] for task, env in enumerate(envs)])
+    if saved:
+        checkpoint.load_state(network, saved["network"], "--resume", args.resume, "network")
+        checkpoint.load_state(target_network, saved["target_network"], "--resume", args.resume, "target network")
+        checkpoint.load_state(optimizer, saved["optimizer"], "--resume", args.resume, "optimizer")
+        memory.restore(saved["replay"], "--resume", args.resume)
+        checkpoint.restore_rng(saved["rng"])
+        if saved["envs"] is not None:
+            checkpoint.restore_env_state(envs, saved["envs"], "--resume", args.resume)
+            obs = saved["obs"].numpy()
         else:
-            print("The checkpoint holds no env state (this env cannot be pickled): the episodes in progress restart.")
-        print(f"Resumed {run_name} from step {iteration * num_tasks}.")
-
-    if args.track:
-        import wandb
-
-        wandb.init(
-            project=args.wandb_project_name,
-            entity=args.wandb_entity,
-            sync_tensorboard=True,
-            config=vars(args),
-            name=run_name,
-            id=run_name.replace("/", "_"),
-            resume="allow",
-            save_code=True,
-            mode="online" if os.environ.get("WANDB_API_KEY") else "offline",
-        )
+            print("The checkpoint holds no env state (this env's is not plain data): the episodes in progress restart.")
     global_step = iteration * num_tasks
-    writer = SummaryWriter(f"runs/{run_name}", purge_step=global_step if checkpoint else None)
-    if not checkpoint:
-        record = {**vars(args), "discounts": gammas, **run_provenance(envs[0]), "torch_version": torch.__version__}
-        table = "\n".join(f"|{key}|{value}|" for key, value in record.items())
-        writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+    run_path = run.run_dir(run_name)
+    tb = writer.open_writer(args, run_name, run_path, envs[0], global_step if saved else None, {"discounts": gammas})
 
     def save_checkpoint() -> None:
-        path = f"runs/{run_name}/checkpoint.pt"
-        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-        try:
-            env_state = pickle.dumps(envs)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            env_state = None
-        payload = {
-            "format": RESUME_FORMAT,
-            "args": asdict(args) | {"resume": None},
-            "run_name": run_name,
-            "iteration": iteration,
-            "updates": updates,
-            "network": network.state_dict(),
-            "target_network": target_network.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "replay": {
-                "pos": rb_pos,
-                "size": rb_size,
-                "obs": rb_obs[:, :rb_size].cpu(),
-                "next_obs": rb_next_obs[:, :rb_size].cpu(),
-                "actions": rb_actions[:, :rb_size].cpu(),
-                "rewards": rb_rewards[:, :rb_size].cpu(),
-                "terminated": rb_terminated[:, :rb_size].cpu(),
-            },
-            "recent_returns": {name: list(values) for name, values in recent_returns.items()},
-            "rng": rng,
-            "envs": env_state,
-            "obs": obs,
-        }
-        torch.save(payload, path + ".tmp")
-        os.replace(path + ".tmp", path)  # atomic: a kill mid-save keeps the previous checkpoint
+        env_state = checkpoint.env_state(envs)
+        checkpoint.save(run_path / "checkpoint.pt", {
+            "format": RESUME_FORMAT, "args": asdict(args), "run_name": run_name, "global_step": global_step,
+            "iteration": iteration, "updates": updates, "network": network.state_dict(),
+            "target_network": target_network.state_dict(), "optimizer": optimizer.state_dict(),
+            "replay": memory.state(), "rng": checkpoint.rng_state(), "envs": env_state,
+            "obs": torch.as_tensor(obs).clone() if env_state is not None else None,
+        })  # fmt: skip
 
-    if obs is None:
-        obs = np.stack([env.reset(seed=args.seed + 1000 * task + iteration)[0] for task, env in enumerate(envs)])
     iterations = args.total_timesteps // num_tasks
-    start_time, start_iteration, last_print = time.time(), iteration, time.time()
-
+    tracker = progress.Progress(args.progress_interval, args.total_timesteps, global_step)
     while iteration < iterations:
-        # --- act --- every task's env takes one epsilon-greedy step over its valid actions
-        epsilon = linear_schedule(args.start_e, args.end_e, args.exploration_steps, iteration)
+        # --- rollout --- every task's env takes one epsilon-greedy step over its valid actions
+        epsilon = dqn_family.linear_schedule(args.start_e, args.end_e, args.exploration_steps, iteration)
         with torch.no_grad():
             q_values = network.get_q_values(torch.as_tensor(obs, device=device).unsqueeze(1)).squeeze(1)
             greedy = masked_greedy(q_values, valid).tolist()
@@ -473,35 +334,34 @@ def main(args: Args) -> None:
             action = int(np.random.choice(valid_actions[task])) if explore else greedy[task]
             step_obs, reward, terminated, truncated, info = env.step(action)
             # --- replay --- into this task's memory; a truncated episode keeps its real next observation
-            rb_obs[task, rb_pos] = torch.as_tensor(obs[task], device=device)
-            rb_next_obs[task, rb_pos] = torch.as_tensor(step_obs, device=device)
-            rb_actions[task, rb_pos] = action
-            rb_rewards[task, rb_pos] = float(reward)
-            rb_terminated[task, rb_pos] = float(terminated)
+            memory.write(task, obs=obs[task], next_obs=step_obs, actions=action, rewards=float(reward),
+                         terminated=float(terminated))  # fmt: skip
             next_obs[task] = env.reset()[0] if terminated or truncated else step_obs
             # --- logging --- per-task returns as they finish
             if "episode" in info:
-                name = task_names[task]
-                recent_returns[name].append(info["episode"]["r"])
-                writer.add_scalar("charts/episodic_return", info["episode"]["r"], global_step + task + 1)
-                writer.add_scalar(f"charts/episodic_return/{name}", info["episode"]["r"], global_step + task + 1)
-                writer.add_scalar(f"charts/episodic_length/{name}", info["episode"]["l"], global_step + task + 1)
+                name, ret = task_names[task], info["episode"]["r"]
+                tracker.returns.append(float(ret))
+                tb.add_scalar("charts/episodic_return", ret, global_step + task + 1)
+                tb.add_scalar(f"charts/episodic_return/{name}", ret, global_step + task + 1)
+                tb.add_scalar(f"charts/episodic_length/{name}", info["episode"]["l"], global_step + task + 1)
         obs = next_obs
-        rb_pos, rb_size = (rb_pos + 1) % args.buffer_size, min(rb_size + 1, args.buffer_size)
+        memory.advance()
         iteration += 1
         global_step = iteration * num_tasks
 
         # --- loss --- one minibatch from every task's memory, Huber TD error against the target network
-        if iteration > args.learning_starts and iteration % args.train_frequency == 0 and rb_size >= args.batch_size:
-            index = torch.randint(0, rb_size, (num_tasks, args.batch_size), device=device)
-            rows = all_tasks.unsqueeze(1).expand(-1, args.batch_size)
+        if (
+            iteration > args.learning_starts
+            and iteration % args.train_frequency == 0
+            and memory.size >= args.batch_size
+        ):
+            batch = memory.sample(args.batch_size)
             with torch.no_grad():
-                next_q = target_network.get_q_values(rb_next_obs[rows, index])
+                next_q = target_network.get_q_values(batch["next_obs"])
                 next_max = next_q.masked_fill(~valid[:, None, :], -torch.inf).max(dim=2).values
-                not_terminal = 1.0 - rb_terminated[rows, index]
-                td_target = rb_rewards[rows, index] + gamma_t[:, None] * next_max * not_terminal
-            q_values = network.get_q_values(rb_obs[rows, index])
-            q_taken = q_values.gather(2, rb_actions[rows, index].unsqueeze(2)).squeeze(2)
+                td_target = batch["rewards"] + gamma_t[:, None] * next_max * (1.0 - batch["terminated"])
+            q_values = network.get_q_values(batch["obs"])
+            q_taken = q_values.gather(2, batch["actions"].unsqueeze(2)).squeeze(2)
             loss = F.smooth_l1_loss(q_taken, td_target)
 
             # --- update --- one gradient step; the target network follows every target_network_frequency
@@ -512,67 +372,47 @@ def main(args: Args) -> None:
             if updates % args.target_network_frequency == 0:
                 target_network.load_state_dict(network.state_dict())
             if updates % 100 == 0:
-                writer.add_scalar("losses/td_loss", loss.item(), global_step)
-                writer.add_scalar("losses/q_values", q_taken.mean().item(), global_step)
+                tb.add_scalar("losses/td_loss", loss.item(), global_step)
+                tb.add_scalar("losses/q_values", q_taken.mean().item(), global_step)
 
-        if time.time() - last_print >= 20 or iteration == iterations:
-            sps = int((iteration - start_iteration) * num_tasks / (time.time() - start_time))
-            writer.add_scalar("charts/SPS", sps, global_step)
-            recent = "  ".join(
-                f"{name} {np.mean(values):.1f}" if values else f"{name} n/a" for name, values in recent_returns.items()
-            )
-            print(
-                f"step {global_step}/{args.total_timesteps}  SPS {sps}  epsilon {epsilon:.3f}  recent returns: {recent}"
-            )
-            last_print = time.time()
-        crossed_eval = (
-            args.eval_interval and global_step // args.eval_interval != (global_step - num_tasks) // args.eval_interval
+        if tracker.due(iteration == iterations):
+            tb.add_scalar("charts/SPS", tracker.sps(global_step), global_step)
+            tracker.print(global_step, f", epsilon {epsilon:.3f}")
+        evaluation_due = args.eval_interval and progress.crossed(
+            args.eval_interval, global_step - num_tasks, global_step
         )
-        if crossed_eval or iteration == iterations:
+        if evaluation_due or iteration == iterations:
             per_task = evaluate(network, args, env_kwargs, valid, device, args.seed + 10_000)
             for name, value in zip(task_names, per_task, strict=True):
-                writer.add_scalar(f"eval/episodic_return/{name}", value, global_step)
-            writer.add_scalar("eval/episodic_return", per_task.mean(), global_step)
+                tb.add_scalar(f"eval/episodic_return/{name}", value, global_step)
+            tb.add_scalar("eval/episodic_return", per_task.mean(), global_step)
             print(
                 f"step {global_step}: eval return "
                 + ", ".join(f"{n} {v:.2f}" for n, v in zip(task_names, per_task, strict=True))
             )
-        crossed_checkpoint = args.checkpoint_interval and (
-            global_step // args.checkpoint_interval != (global_step - num_tasks) // args.checkpoint_interval
-        )
-        if crossed_checkpoint or (args.checkpoint_interval and iteration == iterations):
+        if args.checkpoint_interval and (
+            progress.crossed(args.checkpoint_interval, global_step - num_tasks, global_step) or iteration == iterations
+        ):
             save_checkpoint()
 
     if args.save_model:
-        model = {
-            "format": MODEL_FORMAT,
-            "env_id": args.env_id,
-            "env_kwargs": env_kwargs,
-            "task_names": list(task_names),
-            "obs_shape": [obs_dim],
-            "num_actions": num_actions,
-            "action_masks": masks.tolist(),
-            "features": args.features,
-            "network": network.state_dict(),
-            "args": asdict(args),
+        path = run_path / f"{args.exp_name}.pt"
+        checkpoint.save(path, {
+            "format": MODEL_FORMAT, "env_id": args.env_id, "env_kwargs": env_kwargs, "task_names": list(task_names),
+            "obs_shape": [obs_dim], "num_actions": num_actions, "action_masks": masks.tolist(),
+            "features": args.features, "network": network.state_dict(), "args": asdict(args),
             "global_step": global_step,
-        }
-        path = f"runs/{run_name}/{args.exp_name}.pt"
-        torch.save(model, path)
+        })  # fmt: skip
         print(f"Model saved to {path}")
     if args.tsne:
-        path = f"runs/{run_name}/tsne.png"
-        tsne_figure(network, args, env_kwargs, valid, device, path)
+        path = run_path / "tsne.png"
+        tsne_figure(network, args, env_kwargs, valid, device, str(path))
         print(f"t-SNE figure written to {path}")
     for env in envs:
         env.close()
-    writer.close()
-    print(f"Done: {global_step} steps; TensorBoard logs in runs/{run_name}")
+    tb.close()
+    print(f"Done: {global_step} steps; TensorBoard logs in {run_path}")
 
 
 if __name__ == "__main__":
-    try:
-        main(tyro.cli(Args))
-    except BadArgument as error:
-        print(f"mt_dqn_shared.py: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    cli.run(main, Args, SCRIPT)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,9 @@ import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from mtenvs.train import checkpoint, dqn_format
+from mtenvs.train.dqn_family import masked_epsilon_greedy
 
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 TASKS = ["CartPole", "MountainCar"]
@@ -71,6 +75,17 @@ def linear_expert(am, path: Path, task: str, direction: list[float], action_valu
     return path
 
 
+def untrained_expert(path: Path, task: str, obs_shape: tuple[int, ...], num_actions: int, mask: list[int]) -> str:
+    """A dqn.py model file (through dqn_format, as dqn.py writes it) of an untrained network."""
+    torso_type = dqn_format.torso_type_of(obs_shape)
+    network = dqn_format.QNetwork(torso_type, obs_shape, (4, 4), num_actions)
+    checkpoint.save(path, dqn_format.model_payload(
+        dqn_format.DQN_FORMAT, network, env_id="MultiControl-v0", env_kwargs={}, task=task, task_names=[task],
+        obs_shape=obs_shape, action_mask=mask, torso_type=torso_type, hidden_sizes=(4, 4), args={}, global_step=0,
+    ))  # fmt: skip
+    return str(path)
+
+
 @pytest.fixture(scope="module")
 def experts(am, tmp_path_factory) -> list[str]:
     folder = tmp_path_factory.mktemp("experts")
@@ -98,11 +113,11 @@ def test_masks_give_invalid_actions_zero_probability(am):
         expected = torch.softmax(logits[:, mask[0]] / tau, dim=1)
         torch.testing.assert_close(probs[:, mask[0]], expected)
     network = am.QNetwork("mlp", (3,), (8,), 5)
-    obs = torch.randn(64, 3)
-    for epsilon in (0.0, 0.5, 1.0):
-        actions = torch.cat([am.act(network, obs, mask, epsilon) for _ in range(20)])
+    logits, _ = network(torch.randn(64, 3))
+    for epsilon in (0.0, 0.5, 1.0):  # the AMN acts as DQN does: masked epsilon-greedy on its outputs
+        actions = torch.cat([masked_epsilon_greedy(logits, mask, epsilon) for _ in range(20)])
         assert set(actions.tolist()) <= {0, 2, 3}
-    assert set(torch.cat([am.act(network, obs, mask, 1.0) for _ in range(20)]).tolist()) == {0, 2, 3}
+    assert set(torch.cat([masked_epsilon_greedy(logits, mask, 1.0) for _ in range(20)]).tolist()) == {0, 2, 3}
 
 
 def test_policy_loss_is_the_cross_entropy_to_the_experts_boltzmann_policy(am):
@@ -180,24 +195,47 @@ def test_bad_experts_are_rejected_before_training(am, experts, tmp_path, monkeyp
 
     assert "got 1 checkpoints for the 2 tasks" in error([cartpole])
     assert "is an expert for task 'MountainCar', but this slot is task 'CartPole'" in error([mountain_car, cartpole])
-    wrong_shape = linear_expert(am, tmp_path / "shape.pt", "MountainCar", [0, 1, 0, 0], [-1, 0, 1], obs_shape=[6])
-    message = error([cartpole, str(wrong_shape)])
+    wrong_shape = untrained_expert(tmp_path / "shape.pt", "MountainCar", (6,), NUM_ACTIONS, [1, 1, 1])
+    message = error([cartpole, wrong_shape])
     assert "task 'MountainCar'" in message and "(6,)" in message and "(4,)" in message
-    wrong_actions = linear_expert(am, tmp_path / "act.pt", "MountainCar", [0, 1, 0, 0], [-1, 0, 1], num_actions=2)
-    assert "has 2 actions" in error([cartpole, str(wrong_actions)])
-    assert "does not exist" in error([cartpole, str(tmp_path / "missing.pt")])
+    wrong_actions = untrained_expert(tmp_path / "act.pt", "MountainCar", (OBS_SIZE,), 2, [1, 1])
+    assert "has 2 actions" in error([cartpole, wrong_actions])
+    wrong_mask = untrained_expert(tmp_path / "mask.pt", "MountainCar", (OBS_SIZE,), NUM_ACTIONS, [1, 1, 0])
+    assert "has valid actions [1, 1, 0], the env's are [1, 1, 1]" in error([cartpole, wrong_mask])
+    assert f"--experts {tmp_path / 'missing.pt'}: no such file" in error([cartpole, str(tmp_path / "missing.pt")])
     (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint" * 10)
-    assert "is not a valid checkpoint of dqn.py" in error([cartpole, str(tmp_path / "corrupt.pt")])
+    assert "is not a model of dqn.py (format mtenvs-dqn/1)" in error([cartpole, str(tmp_path / "corrupt.pt")])
     truncated = Path(cartpole).read_bytes()[:200]
     (tmp_path / "truncated.pt").write_bytes(truncated)
-    assert "is not a valid checkpoint of dqn.py" in error([cartpole, str(tmp_path / "truncated.pt")])
+    assert "is not a model of dqn.py" in error([cartpole, str(tmp_path / "truncated.pt")])
     torch.save([1, 2, 3], tmp_path / "foreign.pt")
-    assert "expected format 'mtenvs-dqn/1'" in error([cartpole, str(tmp_path / "foreign.pt")])
+    assert "the file holds list, not a dict" in error([cartpole, str(tmp_path / "foreign.pt")])
     assert not (tmp_path / "runs").exists()
     with pytest.raises(ValueError, match="--feature-regression-scale"):
         am.main(small_args(am, experts, feature_regression_scale=float("nan")))
-    with pytest.raises(ValueError, match="epsilon must lie in"):
+    with pytest.raises(ValueError, match=r"--epsilon must be a number in \[0, 1\]"):
         am.main(small_args(am, experts, epsilon=1.5))
+
+
+class Payload:
+    """Unpickling this runs ``touch <marker>``: what a crafted .pt would do to a loader that unpickles."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("flag", ["experts", "resume"])
+def test_crafted_pickle_is_refused_and_never_runs(am, experts, tmp_path, monkeypatch, flag):
+    monkeypatch.chdir(tmp_path)
+    marker, path = tmp_path / "pwned", tmp_path / "crafted.pt"
+    torch.save({"format": "mtenvs-dqn/1", "q_network": Payload(marker)}, path)
+    args = small_args(am, [experts[0], str(path)]) if flag == "experts" else am.Args(resume=str(path), cuda=False)
+    with pytest.raises(ValueError, match=f"--{flag} .*cannot be loaded as data"):
+        am.main(args)
+    assert not marker.exists() and not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow
@@ -217,9 +255,8 @@ def test_amn_reaches_ninety_percent_of_its_experts(am, experts, tmp_path, monkey
     assert scalars(run, "losses/policy_loss")[-1][1] < scalars(run, "losses/policy_loss")[0][1]
     model = torch.load(run / "actor_mimic.pt", weights_only=True)
     assert model["format"] == "mtenvs-amn/1" and model["task_names"] == TASKS and model["obs_shape"] == [OBS_SIZE]
-    assert {k.split(".")[0] for k in model["q_network"]} == (
-        {"torso", "head", "feature_projections"} if feature_regression else {"torso", "head"}
-    )
+    assert {k.split(".")[0] for k in model["q_network"]} == {"torso", "head"}  # dqn.py's layout: --init-from reads it
+    assert ("feature_projections" in model) == feature_regression
 
 
 def test_seeded_runs_repeat_and_a_resumed_run_continues(am, experts, tmp_path, monkeypatch):
@@ -231,22 +268,21 @@ def test_seeded_runs_repeat_and_a_resumed_run_continues(am, experts, tmp_path, m
         finals.append(torch.load(checkpoint, weights_only=True))
     for key, value in finals[0]["model"].items():
         assert torch.equal(value, finals[1]["model"][key]), key
-    assert torch.equal(finals[0]["memory"], finals[1]["memory"])
+    assert torch.equal(finals[0]["replay"]["data"]["obs"], finals[1]["replay"]["data"]["obs"])
 
     # Resume: the first run's checkpoint, given a longer budget, continues in the same run directory.
     saved = finals[0]
     assert saved["global_step"] == 600
-    assert all(250 < n <= 300 for n in saved["memory_len"].tolist())  # 300 steps per task, less autoreset steps
+    assert all(250 < n <= 300 for n in saved["replay"]["size"].tolist())  # 300 steps per task, less autoreset steps
     (checkpoint,) = (tmp_path / "runs").glob("*__repeat0__*/checkpoint.pt")
-    saved["args"]["total_timesteps"] = 1_000
-    torch.save(saved, checkpoint)
-    am.main(dataclasses.replace(am.Args(), resume=str(checkpoint), cuda=False))
+    am.main(dataclasses.replace(am.Args(), resume=str(checkpoint), total_timesteps=1_000, cuda=False))
     resumed = torch.load(checkpoint, weights_only=True)
     assert resumed["global_step"] == 1_000 and resumed["updates"] == saved["updates"] + 200
-    assert all(150 < n - m <= 200 for n, m in zip(resumed["memory_len"], saved["memory_len"], strict=True))
+    sizes = zip(resumed["replay"]["size"], saved["replay"]["size"], strict=True)
+    assert all(150 < n - m <= 200 for n, m in sizes)
     assert len(list((tmp_path / "runs").glob("*__repeat0__*"))) == 1
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=r"not a valid checkpoint of actor_mimic\.py"):
+    with pytest.raises(ValueError, match=r"--resume .* is not a checkpoint of actor_mimic\.py"):
         am.main(dataclasses.replace(am.Args(), resume=str(tmp_path / "bad.pt")))
 
 
@@ -265,14 +301,7 @@ def test_pixel_smoke_run_on_multi_atari(am, tmp_path, monkeypatch):
     paths = []
     for task, (name, mask) in enumerate(zip(names, masks, strict=True)):
         torch.manual_seed(task)
-        network = am.QNetwork("nature_cnn", shape, (), 18)
-        payload = {
-            "format": "mtenvs-dqn/1", "task": name, "obs_shape": list(shape), "num_actions": 18,
-            "action_mask": mask.tolist(), "torso_type": "nature_cnn", "hidden_sizes": [],
-            "q_network": network.state_dict(),
-        }  # fmt: skip
-        torch.save(payload, tmp_path / f"{name}.pt")
-        paths.append(str(tmp_path / f"{name}.pt"))
+        paths.append(untrained_expert(tmp_path / f"{name}.pt", name, shape, 18, mask.tolist()))
     args = am.Args(
         env_id="MultiAtari-PongBreakout-v0", env_kwargs=json.dumps({"masked_action": "raise"}), experts=tuple(paths),
         total_timesteps=160, learning_starts=40, train_frequency=4, buffer_size=100, eval_episodes=0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import mtenvs  # noqa: F401
+from mtenvs.train import cli, dqn_format
 
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 
@@ -96,11 +98,19 @@ def test_resume_continues_exactly(dqn, tmp_path, monkeypatch):
     dqn.main(tiny(dqn, exp_name="straight", save_model=True, total_timesteps=500))
     dqn.main(tiny(dqn, exp_name="halves", total_timesteps=250, checkpoint_interval=250))
     checkpoint = run_dir("halves") / "checkpoint.pt"
-    # Resume keeps the checkpoint's settings; a --total-timesteps extends the budget.
+    assert torch.load(checkpoint, weights_only=True)["env"] is not None  # the env's state travels as data
+    # Resume keeps the checkpoint's settings; a --total-timesteps is the new budget (beyond the step reached).
+    with pytest.raises(ValueError, match="--total-timesteps 250 is not beyond the checkpoint's step 250"):
+        dqn.main(dqn.Args(resume=str(checkpoint), total_timesteps=250, cuda=False))
+    with pytest.raises(ValueError, match="--learning-rate cannot be changed"):
+        dqn.main(dqn.Args(resume=str(checkpoint), learning_rate=0.1, cuda=False))
     dqn.main(dqn.Args(resume=str(checkpoint), total_timesteps=500, save_model=True, cuda=False))
     straight, resumed = model("straight"), model("halves")
     assert resumed["global_step"] == straight["global_step"] == 500
     assert all(torch.equal(straight["q_network"][k], resumed["q_network"][k]) for k in straight["q_network"])
+    # Without --total-timesteps the checkpoint's budget stands: the finished run has nothing left to do.
+    dqn.main(dqn.Args(resume=str(checkpoint), cuda=False))
+    assert torch.load(checkpoint, weights_only=True)["global_step"] == 500
 
 
 def test_saved_model_format_and_init_from(dqn, tmp_path, monkeypatch, capsys):
@@ -113,8 +123,8 @@ def test_saved_model_format_and_init_from(dqn, tmp_path, monkeypatch, capsys):
     assert {k.split(".")[0] for k in expert["q_network"]} == {"torso", "head"}
     # A new run on another task starts from the expert's torso and a fresh head.
     path = str(run_dir("expert") / "expert.pt")
-    network = dqn.QNetwork((6,), 3, "mlp", (80, 80, 80))
-    copied = dqn.copy_torso(network, expert, path, [6], "mlp", [80, 80, 80])
+    network = dqn.QNetwork("mlp", (6,), (80, 80, 80), 3)
+    copied = dqn_format.copy_torso(network, expert, "--init-from", path, [6], "mlp", [80, 80, 80])
     assert len(copied) == 6 and all(torch.equal(network.torso.state_dict()[k], expert["q_network"][f"torso.{k}"])
                                     for k in network.torso.state_dict())  # fmt: skip
     dqn.main(tiny(dqn, exp_name="student", task="Acrobot", init_from=path, total_timesteps=150))
@@ -135,10 +145,47 @@ def test_init_from_shape_mismatch_names_both_shapes(dqn, tmp_path, monkeypatch):
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes((run_dir("expert") / "expert.pt").read_bytes()[:100])
     for bad in (foreign, truncated):
-        with pytest.raises(ValueError, match=r"is not a valid checkpoint of dqn\.py or actor_mimic\.py"):
+        with pytest.raises(ValueError, match=r"--init-from .* is not a model of dqn\.py or actor_mimic\.py"):
             dqn.main(tiny(dqn, init_from=str(bad)))
-    with pytest.raises(ValueError, match=r"--resume .* is not a valid checkpoint of dqn\.py"):
+    with pytest.raises(ValueError, match=r"--resume .* is not a checkpoint of dqn\.py"):
         dqn.main(tiny(dqn, resume=str(foreign)))
+
+
+class Payload:
+    """Unpickling this runs ``touch <marker>``: what a crafted .pt would do to a loader that unpickles."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def crafted_file(tmp_path: Path) -> tuple[Path, Path]:
+    marker, path = tmp_path / "pwned", tmp_path / "crafted.pt"
+    torch.save({"format": "mtenvs-dqn-resume/2", "args": {}, "payload": Payload(marker)}, path)
+    return path, marker
+
+
+@pytest.mark.parametrize("flag", ["resume", "init_from"])
+def test_crafted_pickle_is_refused_and_never_runs(dqn, tmp_path, monkeypatch, flag):
+    monkeypatch.chdir(tmp_path)
+    path, marker = crafted_file(tmp_path)
+    with pytest.raises(ValueError, match="cannot be loaded as data"):
+        dqn.main(tiny(dqn, **{flag: str(path)}))
+    assert not marker.exists() and not Path("runs").exists()
+
+
+def test_crafted_pickle_on_the_command_line_is_one_line_exit_2(tmp_path):
+    path, marker = crafted_file(tmp_path)
+    env = {"PYTHONPATH": str(BASELINES.parent), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, str(BASELINES / "dqn.py"), "--resume", str(path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"dqn.py: error: --resume {path} is not a checkpoint of dqn.py")
+    assert not marker.exists()
 
 
 def test_masked_actions_are_never_taken(dqn, tmp_path, monkeypatch):
@@ -152,7 +199,7 @@ def test_masked_actions_are_never_taken(dqn, tmp_path, monkeypatch):
 
 def test_nature_cnn_layout():
     dqn = load("dqn")
-    network = dqn.QNetwork((4, 84, 84), 18, "nature_cnn", ())
+    network = dqn.QNetwork("nature_cnn", (4, 84, 84), (), 18)
     assert network.get_features(torch.zeros(2, 4, 84, 84)).shape == (2, 512)
     assert network.torso[7].in_features == 3136 and network.head.in_features == 512
     assert network.get_q_values(torch.zeros(1, 4, 84, 84)).shape == (1, 18)
@@ -160,11 +207,11 @@ def test_nature_cnn_layout():
 
 def test_family_defaults():
     dqn = load("dqn")
-    control = dqn.resolve_defaults(dqn.Args())
+    control = cli.apply_family_defaults(dqn.Args(), dqn.FAMILY_DEFAULTS, "dqn.py")
     assert (control.learning_rate, control.batch_size, control.buffer_size, control.target_network_frequency) == (
         1e-3, 100, 5000, 100)  # fmt: skip
     assert (control.end_e, control.exploration_steps, control.total_timesteps) == (0.01, 5000, 50_000)
-    atari = dqn.resolve_defaults(dqn.Args(env_id="MultiAtari-v0", task="Pong"))
+    atari = cli.apply_family_defaults(dqn.Args(env_id="MultiAtari-v0", task="Pong"), dqn.FAMILY_DEFAULTS, "dqn.py")
     assert (atari.optimizer, atari.learning_rate, atari.batch_size, atari.train_frequency) == ("rmsprop", 2.5e-4, 32, 4)
     assert atari.clip_rewards and atari.exploration_steps == 1_000_000 and atari.eval_epsilon == 0.05
 
@@ -174,16 +221,18 @@ def test_family_defaults():
     [
         ({"task": "Pong"}, "--task 'Pong' is not a task of MultiControl-v0; its tasks: CartPole, Acrobot"),
         ({"env_kwargs": json.dumps({"tasks": ["CartPole", "Pong"]})}, "Unknown task 'Pong'"),
-        ({"learning_rate": float("nan")}, "--learning-rate must be finite"),
-        ({"learning_rate": -1.0}, "--learning-rate must be > 0"),
-        ({"gamma": 1.5}, r"--gamma must lie in \(0, 1\]"),
-        ({"end_e": 2.0}, r"--end-e must lie in \[0, 1\]"),
+        ({"learning_rate": float("nan")}, r"--learning-rate must be a number in \(0, 1e\+09\], got nan"),
+        ({"learning_rate": -1.0}, r"--learning-rate must be a number in \(0, 1e\+09\], got -1.0"),
+        ({"gamma": 1.5}, r"--gamma must be a number in \(0, 1\]"),
+        ({"end_e": 2.0}, r"--end-e must be a number in \[0, 1\]"),
         ({"batch_size": 500}, "exceeds --buffer-size"),
-        ({"total_timesteps": 0}, "--total-timesteps must be >= 1"),
-        ({"optimizer": "sgd"}, "--optimizer must be"),
+        ({"total_timesteps": 0}, "--total-timesteps must be an integer >= 1"),
+        ({"hidden_sizes": ()}, r"--hidden-sizes must be one or more integer widths in \[1, 4096\]"),
+        ({"progress_interval": 0.0}, r"--progress-interval must be a number in \(0, 86400\]"),
+        ({"optimizer": "sgd"}, "--optimizer must be one of 'adam', 'rmsprop'"),
         ({"env_kwargs": "[1]"}, "--env-kwargs must be a JSON object"),
         ({"env_kwargs": json.dumps({"task": "Acrobot"})}, "--env-kwargs must not set 'task'"),
-        ({"env_id": "CartPole-v1"}, "not an mtenvs env"),
+        ({"env_id": "CartPole-v1"}, "--env-id 'CartPole-v1' is not an mtenvs id"),
         (
             {"env_id": "TwoRooms-v0", "task": "goal_1_1", "env_kwargs": json.dumps({"task_obs": True})},
             "--env-kwargs must not set",

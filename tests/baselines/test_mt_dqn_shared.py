@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -119,7 +120,9 @@ def test_seeded_runs_repeat_and_resume_continues_exactly(mt, tmp_path, monkeypat
     a, b, c = model("a")["network"], model("b")["network"], model("c")["network"]
     assert all(torch.equal(a[k], b[k]) for k in a) and not all(torch.equal(a[k], c[k]) for k in a)
     mt.main(tiny(mt, exp_name="halves", total_timesteps=250, checkpoint_interval=250))
-    mt.main(mt.Args(resume=str(run_dir("halves") / "checkpoint.pt"), total_timesteps=500, save_model=True, cuda=False))
+    checkpoint = run_dir("halves") / "checkpoint.pt"
+    assert torch.load(checkpoint, weights_only=True)["envs"] is not None  # the envs' state travels as data
+    mt.main(mt.Args(resume=str(checkpoint), total_timesteps=500, save_model=True, cuda=False))
     resumed = model("halves")
     assert resumed["global_step"] == 500 and model("a")["format"] == "mtenvs-mt-dqn-shared/1"
     assert all(torch.equal(a[k], resumed["network"][k]) for k in a)
@@ -141,11 +144,13 @@ def test_tsne_figure_is_written(mt, tmp_path, monkeypatch):
         ),
         ({"env_kwargs": json.dumps({"tasks": ["CartPole", "Pendulum"]})}, "Unknown task 'Pendulum'"),
         ({"env_kwargs": json.dumps({"task": "CartPole"})}, "--env-kwargs must not set 'task'"),
-        ({"env_id": "CartPole-v1"}, "not an mtenvs env"),
-        ({"learning_rate": float("inf")}, "--learning-rate must be finite"),
-        ({"gamma": 0.0}, r"--gamma must lie in \(0, 1\]"),
+        ({"env_id": "CartPole-v1"}, "--env-id 'CartPole-v1' is not an mtenvs id"),
+        ({"env_id": "MultiAtari-v0"}, "is a atari env; mt_dqn_shared.py supports control, tworooms envs"),
+        ({"learning_rate": float("inf")}, r"--learning-rate must be a number in \(0, 1e\+09\], got inf"),
+        ({"gamma": 0.0}, r"--gamma must be a number in \(0, 1\]"),
         ({"batch_size": 100, "buffer_size": 50}, "exceeds --buffer-size"),
-        ({"features": 0}, "--features must be >= 1"),
+        ({"features": 0}, r"--features must be an integer in \[1, 4096\]"),
+        ({"progress_interval": -1.0}, "--progress-interval must be a number"),
         ({"total_timesteps": 3}, "less than one step per task"),
         ({"resume": "missing.pt"}, "--resume missing.pt: no such file"),
     ],
@@ -164,8 +169,27 @@ def test_foreign_checkpoint_is_rejected(mt, tmp_path, monkeypatch):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
     for path in (foreign, garbage):
-        with pytest.raises(ValueError, match=r"is not a valid checkpoint of mt_dqn_shared\.py"):
+        with pytest.raises(ValueError, match=r"is not a checkpoint of mt_dqn_shared\.py"):
             mt.main(mt.Args(resume=str(path), cuda=False))
+
+
+class Payload:
+    """Unpickling this runs ``touch <marker>``: what a crafted .pt would do to a loader that unpickles."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_crafted_pickle_checkpoint_is_refused_and_never_runs(mt, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    marker, path = tmp_path / "pwned", tmp_path / "crafted.pt"
+    torch.save({"format": "mtenvs-mt-dqn-shared-resume/2", "envs": Payload(marker)}, path)
+    with pytest.raises(ValueError, match=r"--resume .* is not a checkpoint of mt_dqn_shared\.py: it cannot be loaded"):
+        mt.main(mt.Args(resume=str(path), cuda=False))
+    assert not marker.exists() and not Path("runs").exists()
 
 
 @pytest.mark.parametrize(
