@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, VectorEnv
 
-from mtenvs.core import grouped_task_ids
+from mtenvs.core import MultiTaskEnv, grouped_task_ids
 from mtenvs.validation import check_bool, check_choice, check_int, check_reset_options, check_seed
 from mtenvs.wrappers import TaskObservation, TaskObservationVector
 
@@ -215,7 +215,97 @@ class MultiTaskVectorBase(VectorEnv):
             )
 
 
-class MultiTaskVectorEnv(MultiTaskVectorBase):
+class CopiesVectorBase(MultiTaskVectorBase):
+    """Base of the vector envs over copies of a single mtenvs env (:class:`MultiTaskVectorEnv`).
+
+    It builds each copy's arguments from the task assignment (:meth:`_init_copies`), checks
+    ``reset``'s arguments (:meth:`_check_copies_reset`), and keeps what the sub-envs last reported
+    (:meth:`_record`): each one's task, against whose mask a batch is checked, and which have ended,
+    so that without autoreset a batch that would step an ended sub-env is refused before any steps.
+    """
+
+    def _init_copies(
+        self, env_factory: Callable[..., gym.Env], num_envs: object, task_assignment: object, env_kwargs: dict[str, Any]
+    ) -> tuple[gym.Env, list[dict[str, Any]]]:
+        """Set-up of a vector env over copies of a single env: returns a probe copy (closed) and each
+        sub-env's constructor arguments (grouped: a fixed task each; sampled: a task per episode)."""
+        check_num_envs(num_envs)  # before the probe: no env is built for a refused call
+        check_task_assignment(task_assignment)
+        for reserved in ("task_schedule", "task"):
+            if reserved in env_kwargs:
+                raise ValueError(
+                    f"{reserved}= is set by task_assignment in a vector env; "
+                    'use task_assignment="grouped" or "sampled".'
+                )
+        probe = env_factory(**env_kwargs)
+        base = probe.unwrapped
+        self._init_vector_tasks(
+            num_envs, base.task_names, task_assignment=task_assignment, score_references=base.score_references
+        )
+        self.protocol = getattr(base, "protocol", None)  # emulator envs name theirs (MultiAtari)
+        self.action_masks, self.masked_action = base.action_masks, base.masked_action
+        check_batch_memory(self.num_envs, probe.observation_space)
+        probe.close()
+        self._task_ids = np.zeros(self.num_envs, dtype=np.int64)
+        self._ended = np.zeros(self.num_envs, dtype=bool)
+        if self.env_task_ids is not None:
+            return probe, [dict(env_kwargs, task_schedule="fixed", task=int(t)) for t in self.env_task_ids]
+        return probe, [dict(env_kwargs, task_schedule="uniform") for _ in range(self.num_envs)]
+
+    def _check_copies_reset(self, seed: object, options: object) -> tuple[list[int | None], dict[str, Any], np.ndarray]:
+        """``reset``'s arguments; returns each sub-env's seed, the options (a dict) and which sub-envs reset.
+
+        ``seed``: None, an int (sub-env ``i`` gets ``seed + i``) or a list of one per sub-env.
+        Options: ``reset_mask`` (a bool array of shape ``(num_envs,)`` with at least one True) and,
+        under sampled assignment, ``task`` (resolved here, before any sub-env resets).
+        """
+        seeds = None
+        if isinstance(seed, list):
+            if len(seed) != self.num_envs:
+                raise ValueError(f"seed as a list needs one seed per sub-env ({self.num_envs}), got {len(seed)}.")
+            seeds = [check_seed(sub_seed, f"seed[{i}]") for i, sub_seed in enumerate(seed)]
+            seed = None
+        keys = ("reset_mask", "task") if self.task_assignment == "sampled" else ("reset_mask",)
+        checked = self._check_reset(seed, options, keys)
+        if seeds is None:
+            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
+        if checked.get("task") is not None:
+            self.task_index(checked["task"])
+        mask = np.ones(self.num_envs, dtype=bool)
+        if "reset_mask" in checked:
+            mask = np.asarray(checked["reset_mask"])
+            if mask.dtype != np.bool_ or mask.shape != (self.num_envs,) or not mask.any():
+                raise ValueError(
+                    f"reset_mask must be a bool array of shape ({self.num_envs},) with at least one True, got {mask!r}."
+                )
+        return seeds, checked, mask
+
+    # A task id or name to its id, by the single envs' own rule and messages.
+    task_index = MultiTaskEnv.task_index
+
+    def _record(self, task_ids: np.ndarray, ended: np.ndarray, which: np.ndarray | None = None) -> None:
+        """Keep what the sub-envs (``which`` of them; all by default) reported: their tasks, and whether they ended."""
+        if which is None:
+            self._task_ids[:] = task_ids
+            self._ended[:] = ended
+        else:
+            self._task_ids[which] = np.asarray(task_ids)[which]
+            self._ended[which] = np.asarray(ended)[which]
+
+    def _check_step(self, actions: Any) -> Any:
+        actions = super()._check_step(actions)
+        if self.metadata["autoreset_mode"] == AutoresetMode.DISABLED and self._ended.any():
+            raise RuntimeError(
+                f"Sub-envs {np.flatnonzero(self._ended).tolist()} have ended and autoreset_mode is Disabled; reset "
+                "them with reset(options={'reset_mask': ...}) before step(). No sub-env was stepped."
+            )
+        return actions
+
+    def _current_task_ids(self) -> np.ndarray:
+        return self._task_ids
+
+
+class MultiTaskVectorEnv(CopiesVectorBase):
     """Grouped or sampled task assignment over copies of a single mtenvs env.
 
     Args:
@@ -246,30 +336,10 @@ class MultiTaskVectorEnv(MultiTaskVectorBase):
         context: str | None = None,
         **env_kwargs: Any,
     ):
-        check_num_envs(num_envs)
-        check_task_assignment(task_assignment)
         check_vectorization(vectorization, VECTORIZATIONS, "sync")
         check_bool("task_obs", task_obs)
         autoreset_mode = check_autoreset_mode(autoreset_mode)
-        for reserved in ("task_schedule", "task"):
-            if reserved in env_kwargs:
-                raise ValueError(
-                    f"{reserved}= is set by task_assignment in a vector env; "
-                    'use task_assignment="grouped" or "sampled".'
-                )
-        probe = env_factory(**env_kwargs)
-        base = probe.unwrapped
-        self._init_vector_tasks(
-            num_envs, base.task_names, task_assignment=task_assignment, score_references=base.score_references
-        )
-        self.protocol = getattr(base, "protocol", None)  # emulator envs name theirs (MultiAtari)
-        self.action_masks, self.masked_action = base.action_masks, base.masked_action
-        check_batch_memory(self.num_envs, probe.observation_space)
-        probe.close()
-        if self.env_task_ids is not None:
-            kwargs_per_env = [dict(env_kwargs, task_schedule="fixed", task=int(t)) for t in self.env_task_ids]
-        else:
-            kwargs_per_env = [dict(env_kwargs, task_schedule="uniform") for _ in range(self.num_envs)]
+        _, kwargs_per_env = self._init_copies(env_factory, num_envs, task_assignment, env_kwargs)
 
         def make_one(kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
             def thunk() -> gym.Env:
@@ -289,51 +359,19 @@ class MultiTaskVectorEnv(MultiTaskVectorBase):
         self.action_space = self._vector.action_space
         self.metadata = dict(self._vector.metadata)
         self.render_mode = self._vector.render_mode
-        # What the sub-envs last reported, so a batch they would refuse is refused before any steps:
-        # each one's task (for its action mask) and, without autoreset, which have ended.
-        self._task_ids = np.zeros(self.num_envs, dtype=np.int64)
-        self._ended = np.zeros(self.num_envs, dtype=bool)
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
-        if isinstance(seed, list):
-            if len(seed) != self.num_envs:
-                raise ValueError(f"seed as a list needs one seed per sub-env ({self.num_envs}), got {len(seed)}.")
-            for i, sub_seed in enumerate(seed):
-                check_seed(sub_seed, f"seed[{i}]")
-            seed_check = None
-        else:
-            seed_check = seed
-        keys = ("reset_mask", "task") if self.task_assignment == "sampled" else ("reset_mask",)
-        checked = self._check_reset(seed_check, options, keys)
-        mask = np.ones(self.num_envs, dtype=bool)
-        if "reset_mask" in checked:
-            mask = np.asarray(checked["reset_mask"])
-            if mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
-                raise ValueError(f"reset_mask must be a bool array of shape ({self.num_envs},), got {mask!r}.")
+        _, checked, mask = self._check_copies_reset(seed, options)
         # A copy: Gymnasium's vector envs pop reset_mask from the dict they are given.
         obs, infos = self._vector.reset(seed=seed, options=None if options is None else checked)
-        self._task_ids = np.where(mask, infos["task_id"], self._task_ids)
-        self._ended &= ~mask
+        self._record(infos["task_id"], np.zeros(self.num_envs, dtype=bool), mask)
         self._started = True
         return obs, infos
 
     def step(self, actions: Any):
         obs, rewards, terminations, truncations, infos = self._vector.step(self._check_step(actions))
-        self._task_ids = np.asarray(infos["task_id"], dtype=np.int64)
-        self._ended = np.logical_or(terminations, truncations)
+        self._record(infos["task_id"], np.logical_or(terminations, truncations))
         return obs, rewards, terminations, truncations, infos
-
-    def _check_step(self, actions: Any) -> Any:
-        actions = super()._check_step(actions)
-        if self.metadata["autoreset_mode"] == AutoresetMode.DISABLED and self._ended.any():
-            raise RuntimeError(
-                f"Sub-envs {np.flatnonzero(self._ended).tolist()} have ended and autoreset_mode is Disabled; reset "
-                "them with reset(options={'reset_mask': ...}) before step(). No sub-env was stepped."
-            )
-        return actions
-
-    def _current_task_ids(self) -> np.ndarray:
-        return self._task_ids
 
     def render(self) -> tuple[Any, ...] | None:
         if self.render_mode is not None:
