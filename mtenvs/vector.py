@@ -8,9 +8,10 @@
 attributes (``task_names``, ``num_tasks``, ``task_assignment``, ``env_task_ids``: the pinned tasks,
 or ``None`` when sampled, ``score_references``) and the checks of ``num_envs``, ``reset``'s seed
 and options, and each action batch. :class:`MultiTaskVectorEnv` builds either assignment from any
-single mtenvs env with Gymnasium's ``SyncVectorEnv`` or ``AsyncVectorEnv``; families with a faster
-native batch (MultiAtari, TwoRooms) subclass the base directly. Every one returns
-``infos["task_id"]`` on every call.
+single mtenvs env with Gymnasium's ``SyncVectorEnv`` or ``AsyncVectorEnv``, and
+:class:`mtenvs.workers.WorkerVectorEnv` in batched worker processes (:func:`make_copies_vec` picks
+one by ``vectorization``); families with a faster native batch (MultiAtari, TwoRooms) subclass the
+base directly. Every one returns ``infos["task_id"]`` on every call.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from mtenvs.wrappers import TaskObservation, TaskObservationVector
 
 TASK_ASSIGNMENTS = ("grouped", "sampled")
 VECTORIZATIONS = ("sync", "async")
+# What a vector env over copies of a single env may run on (make_copies_vec): Gymnasium's
+# SyncVectorEnv, its AsyncVectorEnv, or mtenvs.workers.WorkerVectorEnv.
+COPIES_VECTORIZATIONS = ("sync", "async", "workers")
 # Upper bound on sub-envs of the process- and emulator-backed vector envs (batched TwoRooms, whose
 # sub-envs are array rows, allows more: mtenvs.tworooms.vector).
 MAX_NUM_ENVS = 1024
@@ -411,3 +415,26 @@ def check_autoreset_mode(
 def with_task_obs(envs: VectorEnv, task_obs: bool) -> VectorEnv:
     """Wrap a native mtenvs vector env with :class:`TaskObservationVector` when asked."""
     return TaskObservationVector(envs) if task_obs else envs
+
+
+def make_copies_vec(
+    env_factory: Callable[..., gym.Env],
+    num_envs: int,
+    *,
+    vectorization: str,
+    task_obs: bool = False,
+    **kwargs: Any,
+) -> VectorEnv:
+    """Copies of a single env as a vector env, by ``vectorization`` (one of ``COPIES_VECTORIZATIONS``):
+    ``"sync"`` / ``"async"`` are :class:`MultiTaskVectorEnv` over Gymnasium's vector envs,
+    ``"workers"`` is :class:`mtenvs.workers.WorkerVectorEnv` (``num_workers=`` applies to it only).
+    The families' vector entry points call this after checking ``vectorization`` themselves.
+    """
+    if vectorization != "workers":
+        if "num_workers" in kwargs:
+            raise ValueError(f'num_workers= only applies with vectorization="workers", got {vectorization!r}.')
+        return MultiTaskVectorEnv(env_factory, num_envs, vectorization=vectorization, task_obs=task_obs, **kwargs)
+    from mtenvs.workers import WorkerVectorEnv  # mtenvs.workers builds on this module
+
+    check_bool("task_obs", task_obs)
+    return with_task_obs(WorkerVectorEnv(env_factory, num_envs, **kwargs), task_obs)

@@ -1,0 +1,491 @@
+"""Batched worker processes: copies of a single env stepped K at a time (``vectorization="workers"``).
+
+:class:`WorkerVectorEnv` runs ``num_envs`` copies of a single mtenvs env in ``num_workers``
+processes (default: one per usable core). Each worker hosts a contiguous slice of sub-envs and
+steps it in a loop, so a step costs one message to and one from each worker, where Gymnasium's
+``AsyncVectorEnv`` pays a process and a message pair per sub-env. Observations, rewards,
+terminated/truncated flags and task ids go through shared memory; the pipe carries the actions
+and each worker's infos, merged over its slice as Gymnasium merges them.
+
+This is how sampled assignment (a new task per episode) runs at the speed of a native batch: the
+native batches (ale-py's ``AtariVectorEnv``) pin one task per sub-env, and a single process of
+Python envs uses one core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import (
+    batch_space,
+    create_shared_memory,
+    iterate,
+    read_from_shared_memory,
+    write_to_shared_memory,
+)
+
+from mtenvs.validation import check_int
+from mtenvs.vector import MultiTaskVectorBase, check_autoreset_mode
+
+CLOSE_TIMEOUT = 5.0  # seconds a worker gets to close its envs and exit before it is killed
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity; the CPU count where there is none, as on macOS)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+class WorkerVectorEnv(MultiTaskVectorBase):
+    """``num_envs`` copies of a single mtenvs env, stepped by ``num_workers`` worker processes.
+
+    Args:
+        env_factory: builds one single env from keyword arguments (``task_schedule``, ``task``
+            and ``env_kwargs``); picklable (a class or module-level function) under ``spawn``.
+        num_envs: number of sub-envs (1..``MAX_NUM_ENVS``).
+        task_assignment: ``"grouped"`` (default: sub-env ``i`` keeps task
+            ``i * num_tasks // num_envs``) or ``"sampled"`` (a task per episode).
+        num_workers: worker processes, 1..``num_envs``; ``None`` (default): one per usable core,
+            at most ``num_envs``. Worker ``k`` hosts sub-envs ``k * num_envs // num_workers`` up to
+            ``(k + 1) * num_envs // num_workers``.
+        autoreset_mode: ``NextStep`` (default), ``SameStep`` or ``Disabled``, as Gymnasium's vector
+            envs do them; declared in ``metadata["autoreset_mode"]``.
+        context: multiprocessing start method (``None``: the platform's default). Envs holding
+            OpenGL contexts (MiniWorld) need ``"spawn"`` or ``"forkserver"``.
+        env_kwargs: the single env's own arguments.
+
+    Every call returns what Gymnasium's ``SyncVectorEnv`` returns over the same single envs
+    (observations, rewards, flags and infos with their ``_key`` masks, ``final_obs`` /
+    ``final_info`` under same-step autoreset), whatever ``num_workers`` is: ``reset(seed=s)``
+    seeds sub-env ``i`` with ``s + i`` (or takes one seed per sub-env as a list). Reset options:
+    ``reset_mask`` and, under sampled assignment, ``task``.
+
+    The whole action batch is checked before any worker steps, including, for envs built with
+    ``masked_action="raise"``, each stepping sub-env's action against its task's mask. A worker
+    that dies makes the next call raise ``RuntimeError`` at once; an exception inside a worker's
+    step or reset closes the vector env (its sub-envs are no longer in step) and is raised as
+    ``RuntimeError`` with the worker's traceback. ``close()`` (also on garbage collection) stops
+    every worker.
+    """
+
+    _workers: list[_Worker] = []  # empty until the workers start, so close() works after a failed init
+
+    def __init__(
+        self,
+        env_factory: Callable[..., gym.Env],
+        num_envs: int,
+        *,
+        task_assignment: str = "grouped",
+        num_workers: int | None = None,
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
+        context: str | None = None,
+        **env_kwargs: Any,
+    ):
+        self.autoreset_mode = check_autoreset_mode(autoreset_mode)
+        probe, kwargs_per_env = self._init_copies(env_factory, num_envs, task_assignment, env_kwargs)
+        if num_workers is None:
+            num_workers = min(usable_cores(), self.num_envs)
+        self.num_workers = check_int("num_workers", num_workers, 1, self.num_envs)
+        base = probe.unwrapped
+        self.single_observation_space = probe.observation_space
+        self.single_action_space = probe.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.metadata = {**probe.metadata, "autoreset_mode": self.autoreset_mode}
+        self.render_mode = probe.render_mode
+        # Envs that raise on a masked action (masked_action="raise") get the batch refused here instead.
+        self._action_masks = base.action_masks if getattr(base, "masked_action", None) == "raise" else None
+
+        ctx = mp.get_context(context)
+        self._shared = _SharedBatch(self.single_observation_space, self.num_envs, ctx)
+        self._obs, self._rewards, self._terminations, self._truncations, self._task_ids = self._shared.views()
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # ended last step, not reset since
+        bounds = [k * self.num_envs // self.num_workers for k in range(self.num_workers + 1)]
+        workers = []
+        self._workers = workers  # filled as they start, so a failure below still stops the started ones
+        try:
+            for k in range(self.num_workers):
+                members = slice(bounds[k], bounds[k + 1])
+                parent_end, child_end = ctx.Pipe()
+                process = ctx.Process(
+                    target=_run_worker,
+                    name=f"mtenvs-worker-{k}",
+                    args=(env_factory, kwargs_per_env[members], members, self._shared, self.autoreset_mode),
+                    kwargs={"conn": child_end, "parent_end": parent_end},
+                    daemon=True,  # never outlives the parent, even when close() is never called
+                )
+                process.start()
+                child_end.close()
+                workers.append(_Worker(k, process, parent_end, members))
+            self._receive(workers, "building its sub-envs")
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ the vector API
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        self._check_open()
+        seeds, checked = self._check_copies_reset(seed, options)
+        mask = checked.pop("reset_mask", None)
+        # Each sub-env gets what Gymnasium's vector envs pass it: the options without reset_mask, or None.
+        env_options = None if options is None else checked
+        targets = [w for w in self._workers if mask is None or mask[w.members].any()]
+        payloads = [(seeds[w.members], env_options, None if mask is None else mask[w.members]) for w in targets]
+        self._send(targets, "resetting", "reset", payloads)
+        infos = self._join_infos(targets, self._receive(targets, "resetting"))
+        if mask is None:
+            self._needs_reset[:] = False
+        else:
+            self._needs_reset[mask] = False
+        self._started = True
+        return copy.deepcopy(self._obs), infos
+
+    def step(self, actions: Any):
+        self._check_open()
+        actions = self._check_step(actions)
+        if self.autoreset_mode == AutoresetMode.DISABLED and self._needs_reset.any():
+            ended = np.flatnonzero(self._needs_reset).tolist()
+            raise RuntimeError(
+                f"Sub-envs {ended} ended their episodes and autoreset is disabled: reset them with "
+                "reset(options={'reset_mask': ...}) before stepping."
+            )
+        per_env = list(iterate(self.action_space, actions))
+        self._send(self._workers, "stepping", "step", [(per_env[w.members],) for w in self._workers])
+        infos = self._join_infos(self._workers, self._receive(self._workers, "stepping"))
+        np.logical_or(self._terminations, self._truncations, out=self._needs_reset)
+        return (
+            copy.deepcopy(self._obs),
+            self._rewards.copy(),
+            self._terminations.copy(),
+            self._truncations.copy(),
+            infos,
+        )
+
+    def _check_actions(self, actions: Any) -> Any:
+        actions = super()._check_actions(actions)
+        if self._action_masks is not None:
+            # Sub-envs about to be autoreset ignore their action (next-step autoreset).
+            stepping = ~self._needs_reset if self.autoreset_mode == AutoresetMode.NEXT_STEP else True
+            valid = self._action_masks[self._task_ids, actions].astype(bool)
+            bad = np.flatnonzero(~valid & stepping)
+            if bad.size:
+                raise ValueError(
+                    f"Sub-envs {bad.tolist()} got actions {np.asarray(actions)[bad].tolist()} outside their "
+                    "task's valid actions (masked_action='raise'); see infos['action_mask']."
+                )
+        return actions
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """``name`` on every sub-env (called with the arguments if it is a method), as a tuple in sub-env order."""
+        return self._gather_calls(name, args, kwargs, call=True)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Attribute ``name`` of every sub-env, as a tuple in sub-env order."""
+        return self._gather_calls(name, (), {}, call=False)
+
+    def render(self) -> tuple[Any, ...] | None:
+        """Every sub-env's ``render()``, in sub-env order."""
+        return self.call("render")
+
+    @property
+    def current_task_ids(self) -> np.ndarray:
+        """The task each sub-env is playing now (a copy of the shared batch)."""
+        return self._task_ids.copy()
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers, in sub-env order."""
+        return [worker.process.pid for worker in self._workers]
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self._stop_workers(graceful=True)
+
+    def _stop_workers(self, *, graceful: bool) -> None:
+        """Stop and reap every worker: asked to close its envs first when ``graceful``, else terminated."""
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            if graceful:
+                with contextlib.suppress(OSError, ValueError):  # already dead: its pipe is broken
+                    worker.conn.send(("close", ()))
+            else:
+                worker.process.terminate()
+        for worker in workers:
+            worker.process.join(CLOSE_TIMEOUT)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+
+    def __del__(self) -> None:
+        # Garbage collection reaps the workers too; at interpreter exit multiprocessing may be torn down
+        # already, and its own exit handler stops daemon workers.
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled or copied: its sub-envs live in worker processes. "
+            "Build a new vector env from the same arguments (and pickle single envs if you need their state)."
+        )
+
+    # ------------------------------------------------------------------ talking to the workers
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError(f"This {type(self).__name__} is closed; make a new one.")
+
+    def _send(self, workers: Sequence[_Worker], doing: str, command: str, payloads: Sequence[tuple]) -> None:
+        """One command to each worker, after checking that all of them live (so none moves if one died)."""
+        for worker in workers:
+            if worker.process.exitcode is not None:
+                self._fail(worker, self._death(worker), doing)
+        for worker, payload in zip(workers, payloads, strict=True):
+            try:
+                worker.conn.send((command, payload))
+            except OSError:  # its end of the pipe is gone: the worker died since
+                self._fail(worker, self._death(worker), doing)
+
+    def _receive(self, workers: Sequence[_Worker], doing: str, *, fatal: bool = True) -> list[Any]:
+        """Each worker's reply, in order. Waits on the pipes and on the processes themselves, so a worker
+        that dies (even silently, by a signal) is noticed at once instead of waited for forever.
+
+        An exception raised in a worker closes the vector env and raises ``RuntimeError`` when
+        ``fatal`` (its sub-envs may have moved while others did not), else it is raised as it is.
+        """
+        replies: dict[int, tuple[str, Any]] = {}
+        waiting = {worker.index: worker for worker in workers}
+        while waiting:
+            ready = set(wait([handle for w in waiting.values() for handle in (w.conn, w.process.sentinel)]))
+            for worker in list(waiting.values()):
+                if worker.conn in ready:
+                    try:
+                        replies[worker.index] = worker.conn.recv()
+                    except (EOFError, OSError):
+                        self._fail(worker, self._death(worker), doing)
+                    del waiting[worker.index]
+                elif worker.process.sentinel in ready:
+                    self._fail(worker, self._death(worker), doing)
+        for worker in workers:  # every reply is read first, so the pipes stay in step
+            status, payload = replies[worker.index]
+            if status == "error":
+                error, text = payload
+                if not fatal:
+                    raise error
+                self._fail(worker, f"raised {type(error).__name__}: {error}", doing, f"\n\nWorker traceback:\n{text}")
+        return [replies[worker.index][1] for worker in workers]
+
+    def _gather_calls(self, name: str, args: tuple, kwargs: dict[str, Any], *, call: bool) -> tuple[Any, ...]:
+        self._check_open()
+        doing = f"getting {name!r}"
+        self._send(self._workers, doing, "call", [(name, args, kwargs, call)] * len(self._workers))
+        results = []
+        for reply in self._receive(self._workers, doing, fatal=False):
+            results.extend(reply)
+        return tuple(results)
+
+    def _death(self, worker: _Worker) -> str:
+        worker.process.join(1.0)  # its pipe may close a moment before the process is reaped
+        code = worker.process.exitcode
+        if code is None:
+            return "closed its pipe"
+        if code < 0:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
+    def _fail(self, worker: _Worker, what: str, doing: str, details: str = "") -> None:
+        """Stop every worker and raise: the other sub-envs are no longer in step with this worker's."""
+        self._stop_workers(graceful=False)
+        self.closed = True
+        raise RuntimeError(
+            f"Worker process {worker.index} (pid {worker.process.pid}, sub-envs "
+            f"{worker.members.start}..{worker.members.stop - 1}) {what} while {doing}. "
+            f"The {type(self).__name__} is closed (every worker stopped); make a new one.{details}"
+        )
+
+    def _join_infos(self, workers: Sequence[_Worker], parts: list[dict[str, Any]]) -> dict[str, Any]:
+        return _join_infos([(w.members, part) for w, part in zip(workers, parts, strict=True)], self.num_envs)
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: BaseProcess
+    conn: Connection
+    members: slice  # the sub-envs it hosts
+
+
+class _SharedBatch:
+    """The batch in shared memory: observations (any space, as Gymnasium lays them out), rewards,
+    flags and task ids. Passed to the workers when they start."""
+
+    def __init__(self, observation_space: gym.Space, num_envs: int, ctx: Any):
+        self.observation_space = observation_space
+        self.num_envs = num_envs
+        self.obs = create_shared_memory(observation_space, num_envs, ctx)
+        self.rewards = ctx.RawArray(ctypes.c_double, num_envs)
+        self.terminations = ctx.RawArray(ctypes.c_bool, num_envs)
+        self.truncations = ctx.RawArray(ctypes.c_bool, num_envs)
+        self.task_ids = ctx.RawArray(ctypes.c_int64, num_envs)
+
+    def views(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """NumPy views of the whole batch: (observations, rewards, terminations, truncations, task ids)."""
+        return (
+            read_from_shared_memory(self.observation_space, self.obs, self.num_envs),
+            np.frombuffer(self.rewards, dtype=np.float64),
+            np.frombuffer(self.terminations, dtype=np.bool_),
+            np.frombuffer(self.truncations, dtype=np.bool_),
+            np.frombuffer(self.task_ids, dtype=np.int64),
+        )
+
+
+class _InfoBatch:
+    """Gymnasium's own info merging over one worker's slice, so merged infos equal ``SyncVectorEnv``'s."""
+
+    _add_info = VectorEnv._add_info
+
+    def __init__(self, num_envs: int):
+        self.num_envs = num_envs
+
+
+def _join_infos(parts: list[tuple[slice, dict[str, Any]]], num_envs: int) -> dict[str, Any]:
+    """The workers' merged infos (each over its slice) as one batch: the ``_add_info`` result over all
+    sub-envs (a key's dtype is that of its first sub-env; sub-envs without the key hold 0 or None)."""
+    joined: dict[str, Any] = {}
+    for key in dict.fromkeys(key for _, infos in parts for key in infos):
+        present = [(members, infos[key]) for members, infos in parts if key in infos]
+        first = present[0][1]
+        if isinstance(first, dict):
+            joined[key] = _join_infos(present, num_envs)
+            continue
+        if first.dtype == object:
+            array = np.full((num_envs, *first.shape[1:]), None, dtype=object)
+        else:
+            array = np.zeros((num_envs, *first.shape[1:]), dtype=first.dtype)
+        for members, values in present:
+            array[members] = values
+        joined[key] = array
+    return joined
+
+
+# ---------------------------------------------------------------------- inside a worker process
+
+
+class _Slice:
+    """The sub-envs one worker hosts, writing their results straight into the shared batch."""
+
+    def __init__(
+        self,
+        env_factory: Callable[..., gym.Env],
+        kwargs_per_env: list[dict[str, Any]],
+        members: slice,
+        shared: _SharedBatch,
+        autoreset_mode: AutoresetMode,
+    ):
+        self.envs = [env_factory(**kwargs) for kwargs in kwargs_per_env]
+        self.first = members.start
+        self.shared = shared
+        _, rewards, terminations, truncations, task_ids = shared.views()
+        self.rewards, self.terminations = rewards[members], terminations[members]
+        self.truncations, self.task_ids = truncations[members], task_ids[members]
+        self.autoreset_mode = autoreset_mode
+        self.needs_reset = np.zeros(len(self.envs), dtype=bool)
+        self.infos = _InfoBatch(len(self.envs))
+
+    def _write(self, j: int, obs: Any, info: dict[str, Any]) -> None:
+        write_to_shared_memory(self.shared.observation_space, self.first + j, obs, self.shared.obs)
+        self.task_ids[j] = info["task_id"]
+
+    def reset(self, seeds: list[int | None], options: dict[str, Any] | None, mask: np.ndarray | None) -> dict:
+        infos: dict[str, Any] = {}
+        for j, env in enumerate(self.envs):
+            if mask is None or mask[j]:
+                obs, info = env.reset(seed=seeds[j], options=options)
+                self.terminations[j] = self.truncations[j] = self.needs_reset[j] = False
+                self._write(j, obs, info)
+                infos = self.infos._add_info(infos, info, j)
+        return infos
+
+    def step(self, actions: list[Any]) -> dict:
+        """One step of every hosted sub-env, with ``SyncVectorEnv``'s autoreset rules."""
+        infos: dict[str, Any] = {}
+        for j, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
+            if self.needs_reset[j] and self.autoreset_mode == AutoresetMode.NEXT_STEP:
+                obs, info = env.reset()
+                self.rewards[j], self.terminations[j], self.truncations[j] = 0.0, False, False
+            else:
+                obs, self.rewards[j], self.terminations[j], self.truncations[j], info = env.step(action)
+                if self.autoreset_mode == AutoresetMode.SAME_STEP and (self.terminations[j] or self.truncations[j]):
+                    infos = self.infos._add_info(infos, {"final_obs": obs, "final_info": info}, j)
+                    obs, info = env.reset()
+            self._write(j, obs, info)
+            infos = self.infos._add_info(infos, info, j)
+        np.logical_or(self.terminations, self.truncations, out=self.needs_reset)
+        return infos
+
+    def call(self, name: str, args: tuple, kwargs: dict[str, Any], call: bool) -> list[Any]:
+        results = []
+        for env in self.envs:
+            value = env.get_wrapper_attr(name)
+            results.append(value(*args, **kwargs) if call and callable(value) else value)
+        return results
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def _run_worker(
+    env_factory: Callable[..., gym.Env],
+    kwargs_per_env: list[dict[str, Any]],
+    members: slice,
+    shared: _SharedBatch,
+    autoreset_mode: AutoresetMode,
+    *,
+    conn: Connection,
+    parent_end: Connection,
+) -> None:
+    """A worker's loop: one command per message, one reply each, until "close" or the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes the workers
+    parent_end.close()
+    try:
+        hosted = _Slice(env_factory, kwargs_per_env, members, shared, autoreset_mode)
+    except Exception as error:  # (any construction error is reported to the parent)
+        _reply_error(conn, error)
+        return
+    conn.send(("ok", None))
+    commands = {"reset": hosted.reset, "step": hosted.step, "call": hosted.call}
+    while True:
+        try:
+            command, payload = conn.recv()
+        except EOFError:  # the parent is gone
+            break
+        if command == "close":
+            break
+        try:
+            conn.send(("ok", commands[command](*payload)))
+        except Exception as error:  # (reported to the parent, which closes the vector env)
+            _reply_error(conn, error)
+    hosted.close()
+
+
+def _reply_error(conn: Connection, error: Exception) -> None:
+    text = traceback.format_exc()
+    try:
+        conn.send(("error", (error, text)))
+    except Exception:  # (an exception that cannot be pickled goes as its text)
+        conn.send(("error", (RuntimeError(repr(error)), text)))
