@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import gc
 import multiprocessing as mp
 import os
 import signal
@@ -129,7 +130,13 @@ class WorkerVectorEnv(MultiTaskVectorBase):
                     kwargs={"conn": child_end, "parent_end": parent_end},
                     daemon=True,  # never outlives the parent, even when close() is never called
                 )
-                process.start()
+                # A forked worker inherits the parent's objects; frozen, they are never garbage-collected
+                # there, where the destructors of some (ale-py's vector envs) crash without their threads.
+                gc.freeze()
+                try:
+                    process.start()
+                finally:
+                    gc.unfreeze()
                 child_end.close()
                 workers.append(_Worker(k, process, parent_end, members))
             self._receive(workers, "building its sub-envs")

@@ -280,3 +280,34 @@ def test_pickling_is_refused_with_a_reason(countdown_env_cls):
         ):
             clone(envs)
     envs.close()
+
+
+def test_forked_workers_never_collect_the_parents_garbage(countdown_env_cls, tmp_path):
+    """Regression: a forked worker's garbage collector freed garbage inherited from the parent, and
+    the destructor of some C-extension object crashed there (SIGSEGV while building its sub-envs).
+    Here the garbage's destructor leaves a file named by the pid of the process that ran it."""
+
+    class Traced:
+        def __del__(self):
+            (tmp_path / str(os.getpid())).touch()
+
+    parent = os.getpid()
+
+    def collecting(**kwargs):
+        if os.getpid() != parent:  # in a worker (the parent builds a probe env too)
+            gc.collect()  # what any allocation-heavy env construction may trigger
+        return countdown_env_cls(**kwargs)
+
+    gc.disable()
+    try:
+        garbage = [Traced()]
+        garbage.append(garbage)  # a cycle: only the collector frees it
+        del garbage
+        envs = WorkerVectorEnv(collecting, 2, task_assignment="sampled", context="fork")
+        pids = envs.worker_pids()
+        envs.close()
+    finally:
+        gc.enable()
+    gc.collect()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [str(parent)]  # freed here, not in a worker
+    assert parent not in pids
