@@ -468,6 +468,9 @@ def _run_worker(
 ) -> None:
     """A worker's loop: one command per message, one reply each, until "close" or the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes the workers
+    # A forked worker inherits the parent's handlers, and C libraries may catch SIGTERM there without
+    # Python knowing (seen after MiniWorld rendered in the parent): terminate() must end a worker.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parent_end.close()
     try:
         hosted = _Slice(env_factory, kwargs_per_env, members, shared, autoreset_mode)

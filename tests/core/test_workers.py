@@ -204,6 +204,24 @@ def test_a_killed_worker_is_reported_at_the_next_call_within_a_second(countdown_
         envs.reset()
 
 
+def test_workers_end_on_sigterm_whatever_the_parent_catches(countdown_env_cls):
+    """Regression: after MiniWorld rendered in the parent, a C library there caught SIGTERM, forked workers
+    inherited that, and closing after a failure waited 5 s for a worker that ignored terminate()."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        envs = WorkerVectorEnv(countdown_env_cls, 4, num_workers=2, context="fork")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    envs.reset(seed=0)
+    pids = envs.worker_pids()
+    os.kill(pids[0], signal.SIGTERM)  # and closing after the failure terminates worker 1
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"Worker process 0 .* was killed by signal SIGTERM while stepping"):
+        envs.step(np.zeros(4, dtype=np.int64))
+    assert time.monotonic() - start < 1.0
+    assert not any(alive(pid) for pid in pids)
+
+
 def test_a_worker_killed_mid_step_does_not_leave_the_call_waiting(countdown_env_cls):
     class Sleepy(countdown_env_cls):
         def step(self, action):
