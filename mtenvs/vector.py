@@ -417,6 +417,13 @@ def with_task_obs(envs: VectorEnv, task_obs: bool) -> VectorEnv:
     return TaskObservationVector(envs) if task_obs else envs
 
 
+def check_workers_only(vectorization: str, kwargs: Mapping[str, Any]) -> None:
+    """``num_workers=`` belongs to ``vectorization="workers"``: refused with any other, not handed on
+    to an env as an unknown argument."""
+    if vectorization != "workers" and "num_workers" in kwargs:
+        raise ValueError(f'num_workers= only applies with vectorization="workers", got {vectorization!r}.')
+
+
 def make_copies_vec(
     env_factory: Callable[..., gym.Env],
     num_envs: int,
@@ -430,9 +437,8 @@ def make_copies_vec(
     ``"workers"`` is :class:`mtenvs.workers.WorkerVectorEnv` (``num_workers=`` applies to it only).
     The families' vector entry points call this after checking ``vectorization`` themselves.
     """
+    check_workers_only(vectorization, kwargs)
     if vectorization != "workers":
-        if "num_workers" in kwargs:
-            raise ValueError(f'num_workers= only applies with vectorization="workers", got {vectorization!r}.')
         return MultiTaskVectorEnv(env_factory, num_envs, vectorization=vectorization, task_obs=task_obs, **kwargs)
     from mtenvs.workers import WorkerVectorEnv  # mtenvs.workers builds on this module
 

@@ -28,16 +28,19 @@ from mtenvs.core import ensure_json_kwargs
 from mtenvs.validation import SEED_BOUND, check_bool, check_int
 from mtenvs.vector import (
     MultiTaskVectorBase,
-    MultiTaskVectorEnv,
     check_autoreset_mode,
     check_batch_memory,
     check_num_envs,
     check_task_assignment,
     check_vectorization,
+    check_workers_only,
+    make_copies_vec,
     with_task_obs,
 )
 
-VECTORIZATIONS = ("ale", "sync", "async")
+VECTORIZATIONS = ("ale", "workers", "sync", "async")
+# The default vectorization of each task assignment (the faster path measured, docs/multi_atari.md).
+DEFAULT_VECTORIZATION = {"grouped": "ale", "sampled": "workers"}
 
 
 def ale_vector_kwargs(
@@ -201,33 +204,38 @@ def make_multi_atari_vec(
     num_envs: int,
     *,
     task_assignment: str = "grouped",
-    vectorization: str = "ale",
+    vectorization: str | None = None,
     task_obs: bool = False,
     **kwargs: Any,
 ) -> VectorEnv:
     """Vector entry point of every MultiAtari id (``gym.make_vec(id, num_envs=N, ...)``).
 
-    ``task_assignment="grouped"`` (default) with ``vectorization="ale"`` (default) uses the fast
-    :class:`MultiAtariVectorEnv`. ``task_assignment="sampled"`` (each sub-env draws a game per
-    episode, which one ALE vector env per game cannot do) and ``vectorization="sync"`` /
-    ``"async"`` run :class:`MultiAtariEnv` copies in Gymnasium's vector envs instead.
+    ``vectorization=None`` (default) picks the faster path for the task assignment
+    (``DEFAULT_VECTORIZATION``): grouped runs :class:`MultiAtariVectorEnv` (``"ale"``: one ale-py
+    ``AtariVectorEnv`` per game), sampled runs :class:`MultiAtariEnv` copies in
+    :class:`mtenvs.workers.WorkerVectorEnv` (``"workers"``; one ALE vector env cannot change game).
+    ``"workers"`` also runs grouped, and ``"sync"`` / ``"async"`` put the copies in Gymnasium's vector envs.
     """
     check_num_envs(num_envs)
     check_task_assignment(task_assignment)
-    check_vectorization(vectorization, VECTORIZATIONS, "ale")
+    if vectorization is None:
+        vectorization = DEFAULT_VECTORIZATION[task_assignment]
+    defaults = ", ".join(f"{mode} when {assignment}" for assignment, mode in DEFAULT_VECTORIZATION.items())
+    check_vectorization(vectorization, VECTORIZATIONS, defaults)
+    check_workers_only(vectorization, kwargs)
     check_bool("task_obs", task_obs)
     ensure_json_kwargs("MultiAtari vector env", kwargs)
     if vectorization == "ale":
         if task_assignment != "grouped":
             raise ValueError(
                 'vectorization="ale" steps one fixed game per sub-env; use task_assignment="grouped" '
-                'or vectorization="sync"/"async" for sampled tasks.'
+                'or vectorization="workers" (the default), "sync" or "async" for sampled tasks.'
             )
         return with_task_obs(MultiAtariVectorEnv(num_envs, **kwargs), task_obs)
     vector_only = {"num_threads"} & set(kwargs)
     if vector_only:
         raise ValueError(f'{sorted(vector_only)} only apply with vectorization="ale".')
-    return MultiTaskVectorEnv(
+    return make_copies_vec(
         MultiAtariEnv,
         num_envs,
         task_assignment=task_assignment,

@@ -2,8 +2,9 @@
 
 ``gym.make_vec("MultiControl-v0", num_envs=N)`` builds :class:`MultiControlVectorEnv` (default
 ``vectorization="native"``); ``"sync"`` / ``"async"`` put :class:`MultiControlEnv` copies in
-Gymnasium's vector envs instead. Sub-env ``i`` of the native env is a :class:`MultiControlEnv`
-seeded with ``seed + i``, so both give identical observations, rewards, flags and task ids.
+Gymnasium's vector envs instead, ``"workers"`` in :class:`mtenvs.workers.WorkerVectorEnv`. Sub-env
+``i`` of the native env is a :class:`MultiControlEnv` seeded with ``seed + i``, so both give identical
+observations, rewards, flags and task ids.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from mtenvs.core import ensure_json_kwargs
 from mtenvs.validation import check_bool
 from mtenvs.vector import (
     MultiTaskVectorBase,
-    MultiTaskVectorEnv,
     check_batch_memory,
     check_task_assignment,
     check_vectorization,
+    check_workers_only,
+    make_copies_vec,
     with_task_obs,
 )
 
-VECTORIZATIONS = ("native", "sync", "async")
+VECTORIZATIONS = ("native", "sync", "async", "workers")
 
 
 class MultiControlVectorEnv(MultiTaskVectorBase):
@@ -140,15 +142,17 @@ def make_multi_control_vec(
     """Vector entry point of every MultiControl id (``gym.make_vec(id, num_envs=N, ...)``).
 
     ``vectorization="native"`` (default) is :class:`MultiControlVectorEnv`; ``"sync"`` /
-    ``"async"`` run :class:`MultiControlEnv` copies in Gymnasium's vector envs.
+    ``"async"`` run :class:`MultiControlEnv` copies in Gymnasium's vector envs, ``"workers"`` in
+    :class:`mtenvs.workers.WorkerVectorEnv`.
     """
     check_task_assignment(task_assignment)
     check_vectorization(vectorization, VECTORIZATIONS, "native")
+    check_workers_only(vectorization, kwargs)
     check_bool("task_obs", task_obs)
     ensure_json_kwargs("MultiControl vector env", kwargs)
     if vectorization == "native":
         return with_task_obs(MultiControlVectorEnv(num_envs, task_assignment=task_assignment, **kwargs), task_obs)
-    return MultiTaskVectorEnv(
+    return make_copies_vec(
         MultiControlEnv,
         num_envs,
         task_assignment=task_assignment,

@@ -12,7 +12,7 @@ from mtenvs.miniworld import headless  # noqa: F401  (must run before anything i
 from mtenvs.miniworld.base import ACTION_NAMES, Action, MultiTaskMiniWorldEnv, PlacementError
 from mtenvs.miniworld.maze import MultiMazeEnv
 from mtenvs.miniworld.nav import MultiNavEnv
-from mtenvs.vector import VECTORIZATIONS, MultiTaskVectorEnv, check_vectorization
+from mtenvs.vector import COPIES_VECTORIZATIONS, check_vectorization, make_copies_vec
 from mtenvs.wrappers import task_obs_entry_point
 
 __all__ = [
@@ -55,13 +55,14 @@ def make_miniworld_vec(
     task_obs: bool = False,
     **kwargs: Any,
 ) -> VectorEnv:
-    """Grouped (default) or sampled tasks over copies of ``env_cls``; ``"async"`` (default) or ``"sync"``.
+    """Grouped (default) or sampled tasks over copies of ``env_cls``; ``"async"`` (default), ``"sync"``
+    or ``"workers"`` (:class:`mtenvs.workers.WorkerVectorEnv`).
 
-    Async sub-envs start with ``spawn``: a forked child would inherit the parent's OpenGL/EGL state
-    and hang on its first render.
+    Async sub-envs and workers start with ``spawn``: a forked child would inherit the parent's
+    OpenGL/EGL state and hang on its first render.
     """
-    check_vectorization(vectorization, VECTORIZATIONS, "async")
-    return MultiTaskVectorEnv(
+    check_vectorization(vectorization, COPIES_VECTORIZATIONS, "async")
+    return make_copies_vec(
         env_cls,
         num_envs,
         task_assignment=task_assignment,

@@ -28,16 +28,17 @@ from mtenvs.tworooms.layout import (
 from mtenvs.validation import check_bool
 from mtenvs.vector import (
     MultiTaskVectorBase,
-    MultiTaskVectorEnv,
     check_batch_memory,
     check_batched_actions,
     check_num_envs,
     check_task_assignment,
     check_vectorization,
+    check_workers_only,
+    make_copies_vec,
     with_task_obs,
 )
 
-VECTORIZATIONS = ("batched", "sync", "async")
+VECTORIZATIONS = ("batched", "sync", "async", "workers")
 # Sub-envs are rows of arrays here, so far more fit than in process-backed vector envs.
 MAX_BATCHED_NUM_ENVS = 2**20
 
@@ -199,17 +200,19 @@ def make_two_rooms_vec(
     """Vector entry point of ``TwoRooms-v0`` (``gym.make_vec(id, num_envs=N, ...)``).
 
     ``vectorization="batched"`` (default) is :class:`TwoRoomsVectorEnv` (``device=`` picks NumPy
-    or torch); ``"sync"`` / ``"async"`` run :class:`TwoRoomsEnv` copies in Gymnasium's vector envs.
+    or torch); ``"sync"`` / ``"async"`` run :class:`TwoRoomsEnv` copies in Gymnasium's vector envs,
+    ``"workers"`` in :class:`mtenvs.workers.WorkerVectorEnv`.
     """
     check_task_assignment(task_assignment)
     check_vectorization(vectorization, VECTORIZATIONS, "batched")
+    check_workers_only(vectorization, kwargs)
     check_bool("task_obs", task_obs)
     ensure_json_kwargs("TwoRooms vector env", kwargs)
     if vectorization == "batched":
         return with_task_obs(TwoRoomsVectorEnv(num_envs, task_assignment=task_assignment, **kwargs), task_obs)
     if "device" in kwargs:
         raise ValueError('device= only applies with vectorization="batched".')
-    return MultiTaskVectorEnv(
+    return make_copies_vec(
         TwoRoomsEnv,
         num_envs,
         task_assignment=task_assignment,

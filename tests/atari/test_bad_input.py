@@ -81,13 +81,24 @@ def test_single_env_refuses_bad_task_and_render_arguments(kwargs, error, match):
 
 
 VECTOR_ONLY_CASES = [
-    ({"task_assignment": "sampled"}, ValueError, r'vectorization="ale" steps one fixed game per sub-env'),
+    (
+        {"task_assignment": "sampled", "vectorization": "ale"},
+        ValueError,
+        r'vectorization="ale" steps one fixed game per sub-env; .* or vectorization="workers" \(the default\)',
+    ),
+    ({"vectorization": "ale", "num_workers": 2}, ValueError, r'num_workers= only applies with vectorization="workers"'),
     ({"vectorization": "sync", "num_threads": 2}, ValueError, r"\['num_threads'\] only apply with vectorization"),
     ({"num_threads": -1}, ValueError, r"num_threads must be an int in 0\.\.256, got -1"),
     ({"num_threads": 10**6}, ValueError, r"num_threads must be an int in 0\.\.256"),
     ({"num_threads": 1.0}, TypeError, r"num_threads must be an int in 0\.\.256"),
     ({"autoreset_mode": "Disabled"}, ValueError, r"Unknown autoreset_mode 'Disabled'; valid: NextStep, SameStep"),
-    ({"vectorization": "foo"}, ValueError, r"Unknown vectorization 'foo'; valid: ale, sync, async \(default ale\)"),
+    (
+        {"vectorization": "foo"},
+        ValueError,
+        r"Unknown vectorization 'foo'; valid: ale, workers, sync, async "
+        r"\(default ale when grouped, workers when sampled\)",
+    ),
+    ({"vectorization": "workers", "num_workers": 3}, ValueError, r"num_workers must be an int in 1\.\.2, got 3"),
     ({"vectorization": "sync", "task": 1}, ValueError, r"task= is set by task_assignment"),
 ]
 

@@ -1,4 +1,4 @@
-"""MultiAtari vector envs: grouped assignment on ale-py's AtariVectorEnv, sampled fallback, bad input."""
+"""MultiAtari vector envs: grouped assignment on ale-py's AtariVectorEnv, sampled on worker processes, bad input."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from ale_py.vector_env import AtariVectorEnv
+from gymnasium.utils.env_checker import data_equivalence
 
 import mtenvs
 from mtenvs.atari.env import emulator_settings
 from mtenvs.atari.vector import MultiAtariVectorEnv, ale_vector_kwargs
+from mtenvs.workers import WorkerVectorEnv
 
 
 def test_grouped_assignment_pins_games():
@@ -153,3 +155,50 @@ def test_the_ale_vector_env_says_why_it_cannot_be_copied(copy_env):
     with pytest.raises(TypeError, match=r"MultiAtariVectorEnv cannot be pickled or deep-copied: .*ale-py's C\+\+"):
         copy_env(envs)
     envs.close()
+
+
+def _sampled_rollout(seed: int, steps: int = 80, **kwargs) -> list:
+    envs = gym.make_vec("MultiAtari-PRL-v0", num_envs=3, task_assignment="sampled", max_episode_frames=120, **kwargs)
+    actions = np.random.default_rng(0).integers(0, 18, (steps, 3))
+    record = [envs.reset(seed=seed)]
+    record += [envs.step(step_actions) for step_actions in actions]
+    envs.close()
+    return record
+
+
+def test_sampled_default_runs_worker_processes_and_equals_the_sync_path():
+    """Sampled assignment runs MultiAtariEnv copies in WorkerVectorEnv by default; sub-env i is the
+    single env seeded with seed + i, exactly as on the sync path: same frames, rewards, flags, infos."""
+    envs = gym.make_vec("MultiAtari-PRL-v0", num_envs=3, task_assignment="sampled")
+    assert isinstance(envs, WorkerVectorEnv) and envs.env_task_ids is None
+    envs.close()
+    workers = _sampled_rollout(3)
+    assert data_equivalence(workers, _sampled_rollout(3, vectorization="sync"))
+    # 120-frame episodes (30 steps): every sub-env switched games, and all three games ran
+    assert {task for *_, infos in workers[1:] for task in infos["task_id"]} == {0, 1, 2}
+    assert sum(int(truncated.sum()) for _, _, _, truncated, _ in workers[1:]) >= 6
+
+
+def test_seeded_sampled_runs_are_reproducible_whatever_the_worker_count():
+    first = _sampled_rollout(5, steps=40)
+    assert data_equivalence(first, _sampled_rollout(5, steps=40))
+    assert data_equivalence(first, _sampled_rollout(5, steps=40, num_workers=1))
+    assert data_equivalence(first, _sampled_rollout(5, steps=40, num_workers=3))
+    assert not data_equivalence(first, _sampled_rollout(6, steps=40))
+
+
+def test_sampled_masked_actions_are_refused_before_any_sub_env_steps():
+    """masked_action="raise": the batch is checked against each sub-env's current game (which changes
+    per episode here), so a refused batch moves no sub-env."""
+    kwargs = {"num_envs": 2, "task_assignment": "sampled", "masked_action": "raise"}
+    envs, twin = (gym.make_vec("MultiAtari-PongBreakout-v0", **kwargs) for _ in range(2))
+    _, infos = envs.reset(seed=0)
+    twin.reset(seed=0)
+    masks = infos["action_mask"]
+    bad = np.array([np.flatnonzero(masks[0])[0], np.flatnonzero(masks[1] == 0)[0]])
+    with pytest.raises(ValueError, match=r"Sub-envs \[1\] got actions \[\d+\] outside their task's actions"):
+        envs.step(bad)
+    good = np.array([0, 0])
+    assert data_equivalence(envs.step(good), twin.step(good))
+    envs.close()
+    twin.close()

@@ -89,6 +89,43 @@ def test_sync_vectorization_gives_the_same_batches():
         np.testing.assert_array_equal(a[4]["task_id"], b[4]["task_id"])
 
 
+@pytest.mark.parametrize("task_assignment", ["grouped", "sampled"])
+def test_worker_processes_give_the_native_batches(task_assignment):
+    """vectorization="workers" (MultiControlEnv copies in worker processes) equals the native env. With
+    masked_action="raise" the batch is checked before any worker steps, except for sub-envs about to
+    be autoreset: they ignore their action, so a masked one is accepted there, as the native env does."""
+    kwargs = {"num_envs": 5, "task_assignment": task_assignment, "masked_action": "raise", **SHORT}
+    native = gym.make_vec("MultiControl-v0", **kwargs)
+    workers = gym.make_vec("MultiControl-v0", vectorization="workers", **kwargs)
+    (obs, infos), (worker_obs, _) = native.reset(seed=3), workers.reset(seed=3)
+    np.testing.assert_array_equal(obs, worker_obs)
+    rng = np.random.default_rng(1)
+    autoreset = np.zeros(5, dtype=bool)
+    masked_while_resetting = 0
+    for _ in range(60):
+        actions = _valid_actions(rng, infos["action_mask"])
+        for i in np.flatnonzero(autoreset & (infos["action_mask"] == 0).any(axis=1)):
+            actions[i] = np.flatnonzero(infos["action_mask"][i] == 0)[0]
+            masked_while_resetting += 1
+        expected, got = native.step(actions), workers.step(actions)
+        for x, y in zip(expected[:4], got[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
+        for key in ("task_id", "action_mask"):
+            np.testing.assert_array_equal(expected[4][key], got[4][key])
+        infos, autoreset = expected[4], expected[2] | expected[3]
+    assert masked_while_resetting > 0
+    while not (candidates := np.flatnonzero(~autoreset & (infos["action_mask"] == 0).any(axis=1))).size:
+        *_, terminations, truncations, infos = workers.step(_valid_actions(rng, infos["action_mask"]))
+        autoreset = terminations | truncations
+    stepping = candidates[0]
+    actions = _valid_actions(rng, infos["action_mask"])
+    actions[stepping] = np.flatnonzero(infos["action_mask"][stepping] == 0)[0]
+    with pytest.raises(ValueError, match=rf"Sub-envs \[{stepping}\] got actions \[2\] outside their task's valid"):
+        workers.step(actions)
+    native.close()
+    workers.close()
+
+
 def test_episode_statistics_per_task():
     envs = RecordTaskEpisodeStatisticsVector(gym.make_vec("MultiControl-v0", num_envs=5, **SHORT))
     envs.reset(seed=0)
@@ -170,7 +207,8 @@ def test_unsigned_actions_push_the_same_way_as_in_the_single_env(dtype):
         ({"num_envs": 0}, ValueError, r"num_envs must be an int in 1\.\.1024"),
         ({"num_envs": 2}, ValueError, "needs num_envs >= num_tasks"),
         ({"num_envs": 2, "task_assignment": "mixed"}, ValueError, "valid: grouped, sampled"),
-        ({"num_envs": 2, "vectorization": "gpu"}, ValueError, "valid: native, sync, async"),
+        ({"num_envs": 2, "vectorization": "gpu"}, ValueError, "valid: native, sync, async, workers"),
+        ({"num_envs": 5, "num_workers": 2}, ValueError, 'num_workers= only applies with vectorization="workers"'),
         ({"num_envs": 2, "tasks": ["Foo"]}, ValueError, "Unknown task 'Foo'"),
         ({"num_envs": 2, "masked_action": "noop"}, ValueError, "valid: clamp, raise"),
     ],

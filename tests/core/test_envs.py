@@ -19,6 +19,7 @@ from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
 import mtenvs
+from mtenvs.registration import env_family
 
 IDS = mtenvs.mtenvs_ids()
 # Ids that share their entry points differ only in registered kwargs (e.g. a MultiAtari suite): the
@@ -45,6 +46,12 @@ FAST_VECTOR: dict[str, dict[str, Any]] = {
     for env_id in IDS
     if env_id.split("-")[0] in ("MultiMaze", "MultiNav", "MultiLaserTag")
 }
+# The vector paths held to the contract: each representative id's default, and the batched worker
+# processes (mtenvs.workers) on the first id of every family, as every family offers them.
+VECTOR_PATHS = [(env_id, FAST_VECTOR.get(env_id, {})) for env_id in REPRESENTATIVE_IDS] + [
+    (env_id, {"vectorization": "workers"})
+    for env_id in list({env_family(env_id): env_id for env_id in reversed(REPRESENTATIVE_IDS)}.values())[::-1]
+]
 
 
 def make(env_id: str, **kwargs: Any) -> gym.Env:
@@ -210,10 +217,12 @@ def test_step_outside_an_episode_raises(env_id):
     env.step(env.action_space.sample())
 
 
-@pytest.mark.parametrize("env_id", REPRESENTATIVE_IDS)
-def test_vector_contract(env_id):
+@pytest.mark.parametrize(
+    ("env_id", "vector_kwargs"), VECTOR_PATHS, ids=[f"{i}-{k.get('vectorization', 'default')}" for i, k in VECTOR_PATHS]
+)
+def test_vector_contract(env_id, vector_kwargs):
     num_tasks = make(env_id).unwrapped.num_tasks
-    kwargs = {**FAST.get(env_id, {}), **FAST_VECTOR.get(env_id, {})}
+    kwargs = {**FAST.get(env_id, {}), **vector_kwargs}
     envs = gym.make_vec(env_id, num_envs=num_tasks, **kwargs)
     base = envs.unwrapped
     assert base.task_assignment == "grouped" and base.num_tasks == num_tasks == len(base.task_names)

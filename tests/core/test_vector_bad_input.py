@@ -21,28 +21,37 @@ from gymnasium.vector import VectorEnv
 
 from mtenvs.tworooms import TwoRoomsEnv
 from mtenvs.vector import MAX_NUM_ENVS, MultiTaskVectorBase, MultiTaskVectorEnv
+from mtenvs.workers import WorkerVectorEnv
 
 CONTROL_TASKS = ["Acrobot", "CarOnHill"]  # three actions and two: action 2 is masked for sub-env 1
 # Every vector path, each with two tasks, as factory(num_envs, **kwargs). The generic
-# MultiTaskVectorEnv runs TwoRooms single envs, whose step raises on a bad action: the case where a
-# Gymnasium vector env used to step the sub-envs before the bad one.
+# MultiTaskVectorEnv and WorkerVectorEnv run TwoRooms single envs, whose step raises on a bad action:
+# the case where a Gymnasium vector env used to step the sub-envs before the bad one.
 PATHS: dict[str, Callable[..., VectorEnv]] = {
     "generic-sync": lambda n, **kw: MultiTaskVectorEnv(TwoRoomsEnv, n, num_tasks=2, **kw),
     "generic-async": lambda n, **kw: MultiTaskVectorEnv(TwoRoomsEnv, n, num_tasks=2, vectorization="async", **kw),
+    "generic-workers": lambda n, **kw: WorkerVectorEnv(TwoRoomsEnv, n, num_tasks=2, **kw),
     "tworooms-batched": lambda n, **kw: gym.make_vec("TwoRooms-v0", num_envs=n, num_tasks=2, **kw),
     "tworooms-sync": lambda n, **kw: gym.make_vec("TwoRooms-v0", num_envs=n, num_tasks=2, vectorization="sync", **kw),
     "atari-ale": lambda n, **kw: gym.make_vec("MultiAtari-PongBreakout-v0", num_envs=n, **kw),
     "atari-sync": lambda n, **kw: gym.make_vec(
         "MultiAtari-PongBreakout-v0", num_envs=n, vectorization="sync", preset="nature", **kw
     ),
+    "atari-workers": lambda n, **kw: gym.make_vec(
+        "MultiAtari-PongBreakout-v0", num_envs=n, vectorization="workers", preset="nature", **kw
+    ),
     "control-native": lambda n, **kw: gym.make_vec("MultiControl-v0", num_envs=n, tasks=CONTROL_TASKS, **kw),
     "control-sync": lambda n, **kw: gym.make_vec(
         "MultiControl-v0", num_envs=n, tasks=CONTROL_TASKS, vectorization="sync", **kw
     ),
+    "control-workers": lambda n, **kw: gym.make_vec(
+        "MultiControl-v0", num_envs=n, tasks=CONTROL_TASKS, vectorization="workers", **kw
+    ),
     "maze-sync": lambda n, **kw: gym.make_vec("MultiMaze-v0", num_envs=n, vectorization="sync", **kw),
+    "maze-workers": lambda n, **kw: gym.make_vec("MultiMaze-v0", num_envs=n, vectorization="workers", **kw),
 }
 # The paths cheap enough to build in every test (MiniWorld's are only refused here, never built).
-BUILT = [path for path in PATHS if path != "maze-sync"]
+BUILT = [path for path in PATHS if not path.startswith("maze-")]
 
 
 def build(path: str, num_envs: int = 2, **kwargs: Any) -> VectorEnv:
@@ -99,9 +108,10 @@ def test_observation_batches_are_bounded_in_memory(make):
 @pytest.mark.parametrize(
     ("env_id", "default", "valid"),
     [
-        ("MultiAtari-PongBreakout-v0", "ale", "ale, sync, async"),
-        ("TwoRooms-v0", "batched", "batched, sync, async"),
-        ("MultiMaze-v0", "async", "sync, async"),
+        ("MultiAtari-PongBreakout-v0", "ale when grouped, workers when sampled", "ale, workers, sync, async"),
+        ("TwoRooms-v0", "batched", "batched, sync, async, workers"),
+        ("MultiMaze-v0", "async", "sync, async, workers"),
+        ("MultiControl-v0", "native", "native, sync, async, workers"),
     ],
 )
 def test_unknown_vectorization_lists_every_mode_and_the_default(env_id, default, valid):
@@ -117,7 +127,7 @@ ARGUMENT_CASES = [  # (kwargs, exception, words of the message)
 ]
 
 
-@pytest.mark.parametrize("path", ["generic-sync", "tworooms-batched", "atari-ale"])
+@pytest.mark.parametrize("path", ["generic-sync", "tworooms-batched", "atari-ale", "atari-workers"])
 @pytest.mark.parametrize(("kwargs", "error", "match"), ARGUMENT_CASES)
 def test_bad_vector_arguments(path, kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -285,7 +295,7 @@ def test_bad_reset_options(path, options, error, match):
     envs.close()
 
 
-@pytest.mark.parametrize("path", ["generic-sync", "atari-ale"])
+@pytest.mark.parametrize("path", ["generic-sync", "generic-workers", "atari-ale"])
 def test_bad_reset_mask(path):
     envs = build(path)
     envs.reset(seed=0)
