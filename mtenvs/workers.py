@@ -3,8 +3,8 @@
 :class:`WorkerVectorEnv` runs ``num_envs`` copies of a single mtenvs env in ``num_workers``
 processes (default: one per usable core). Each worker hosts a contiguous slice of sub-envs and
 steps it in a loop, so a step costs one message to and one from each worker, where Gymnasium's
-``AsyncVectorEnv`` pays a process and a message pair per sub-env. Observations, rewards,
-terminated/truncated flags and task ids go through shared memory; the pipe carries the actions
+``AsyncVectorEnv`` pays a process and a message pair per sub-env. Actions, observations, rewards,
+terminated/truncated flags and task ids go through shared memory; the pipe carries the commands
 and each worker's infos, merged over its slice as Gymnasium merges them.
 
 This is how sampled assignment (a new task per episode) runs at the speed of a native batch: the
@@ -20,16 +20,18 @@ import ctypes
 import gc
 import multiprocessing as mp
 import os
+import selectors
 import signal
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import (
     batch_space,
@@ -113,12 +115,14 @@ class WorkerVectorEnv(MultiTaskVectorBase):
         self._action_masks = base.action_masks if getattr(base, "masked_action", None) == "raise" else None
 
         ctx = mp.get_context(context)
-        self._shared = _SharedBatch(self.single_observation_space, self.num_envs, ctx)
-        self._obs, self._rewards, self._terminations, self._truncations, self._task_ids = self._shared.views()
+        self._shared = _SharedBatch(self.single_observation_space, self.single_action_space, self.num_envs, ctx)
+        views = self._shared.views()
+        self._obs, self._actions, self._rewards, self._terminations, self._truncations, self._task_ids = views
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # ended last step, not reset since
         bounds = [k * self.num_envs // self.num_workers for k in range(self.num_workers + 1)]
         workers = []
         self._workers = workers  # filled as they start, so a failure below still stops the started ones
+        self._selector = selectors.DefaultSelector()  # every worker's pipe and process sentinel
         try:
             for k in range(self.num_workers):
                 members = slice(bounds[k], bounds[k + 1])
@@ -139,6 +143,9 @@ class WorkerVectorEnv(MultiTaskVectorBase):
                     gc.unfreeze()
                 child_end.close()
                 workers.append(_Worker(k, process, parent_end, members))
+                # One selector for the whole life of the env: waiting costs a poll, not a new selector.
+                self._selector.register(parent_end, selectors.EVENT_READ, workers[-1])
+                self._selector.register(process.sentinel, selectors.EVENT_READ, workers[-1])
             self._receive(workers, "building its sub-envs")
         except BaseException:
             self.close()
@@ -161,7 +168,7 @@ class WorkerVectorEnv(MultiTaskVectorBase):
         else:
             self._needs_reset[mask] = False
         self._started = True
-        return copy.deepcopy(self._obs), infos
+        return _copy_batch(self._obs), infos
 
     def step(self, actions: Any):
         self._check_open()
@@ -172,12 +179,17 @@ class WorkerVectorEnv(MultiTaskVectorBase):
                 f"Sub-envs {ended} ended their episodes and autoreset is disabled: reset them with "
                 "reset(options={'reset_mask': ...}) before stepping."
             )
-        per_env = list(iterate(self.action_space, actions))
-        self._send(self._workers, "stepping", "step", [(per_env[w.members],) for w in self._workers])
+        if self._actions is not None:
+            self._actions[:] = actions
+            payloads = [()] * self.num_workers
+        else:  # actions of a composite space travel pickled, one per sub-env
+            per_env = list(iterate(self.action_space, actions))
+            payloads = [(per_env[w.members],) for w in self._workers]
+        self._send(self._workers, "stepping", "step", payloads)
         infos = self._join_infos(self._workers, self._receive(self._workers, "stepping"))
         np.logical_or(self._terminations, self._truncations, out=self._needs_reset)
         return (
-            copy.deepcopy(self._obs),
+            _copy_batch(self._obs),
             self._rewards.copy(),
             self._terminations.copy(),
             self._truncations.copy(),
@@ -225,6 +237,8 @@ class WorkerVectorEnv(MultiTaskVectorBase):
     def _stop_workers(self, *, graceful: bool) -> None:
         """Stop and reap every worker: asked to close its envs first when ``graceful``, else terminated."""
         workers, self._workers = self._workers, []
+        if workers:
+            self._selector.close()
         for worker in workers:
             if graceful:
                 with contextlib.suppress(OSError, ValueError):  # already dead: its pipe is broken
@@ -257,14 +271,11 @@ class WorkerVectorEnv(MultiTaskVectorBase):
             raise RuntimeError(f"This {type(self).__name__} is closed; make a new one.")
 
     def _send(self, workers: Sequence[_Worker], doing: str, command: str, payloads: Sequence[tuple]) -> None:
-        """One command to each worker, after checking that all of them live (so none moves if one died)."""
-        for worker in workers:
-            if worker.process.exitcode is not None:
-                self._fail(worker, self._death(worker), doing)
+        """One command to each worker (a dead worker's pipe is broken: the call fails at once)."""
         for worker, payload in zip(workers, payloads, strict=True):
             try:
                 worker.conn.send((command, payload))
-            except OSError:  # its end of the pipe is gone: the worker died since
+            except OSError:
                 self._fail(worker, self._death(worker), doing)
 
     def _receive(self, workers: Sequence[_Worker], doing: str, *, fatal: bool = True) -> list[Any]:
@@ -275,17 +286,17 @@ class WorkerVectorEnv(MultiTaskVectorBase):
         ``fatal`` (its sub-envs may have moved while others did not), else it is raised as it is.
         """
         replies: dict[int, tuple[str, Any]] = {}
-        waiting = {worker.index: worker for worker in workers}
+        waiting = {worker.index for worker in workers}
         while waiting:
-            ready = set(wait([handle for w in waiting.values() for handle in (w.conn, w.process.sentinel)]))
-            for worker in list(waiting.values()):
-                if worker.conn in ready:
+            for key, _ in self._selector.select():
+                worker = key.data
+                if key.fileobj is worker.conn and worker.index in waiting:
                     try:
                         replies[worker.index] = worker.conn.recv()
                     except (EOFError, OSError):
                         self._fail(worker, self._death(worker), doing)
-                    del waiting[worker.index]
-                elif worker.process.sentinel in ready:
+                    waiting.discard(worker.index)
+                else:  # its process ended, or a worker not asked anything wrote: its pipe closed as it died
                     self._fail(worker, self._death(worker), doing)
         for worker in workers:  # every reply is read first, so the pipes stay in step
             status, payload = replies[worker.index]
@@ -340,19 +351,27 @@ class _SharedBatch:
     """The batch in shared memory: observations (any space, as Gymnasium lays them out), rewards,
     flags and task ids. Passed to the workers when they start."""
 
-    def __init__(self, observation_space: gym.Space, num_envs: int, ctx: Any):
+    def __init__(self, observation_space: gym.Space, action_space: gym.Space, num_envs: int, ctx: Any):
         self.observation_space = observation_space
+        self.action_space = action_space
         self.num_envs = num_envs
         self.obs = create_shared_memory(observation_space, num_envs, ctx)
+        # Actions of the spaces whose batch is one array (every family's); others go pickled.
+        self.actions = create_shared_memory(action_space, num_envs, ctx) if _is_array_space(action_space) else None
         self.rewards = ctx.RawArray(ctypes.c_double, num_envs)
         self.terminations = ctx.RawArray(ctypes.c_bool, num_envs)
         self.truncations = ctx.RawArray(ctypes.c_bool, num_envs)
         self.task_ids = ctx.RawArray(ctypes.c_int64, num_envs)
 
-    def views(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """NumPy views of the whole batch: (observations, rewards, terminations, truncations, task ids)."""
+    def views(self) -> tuple[Any, np.ndarray | None, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """NumPy views of the whole batch: (observations, actions or None, rewards, terminations,
+        truncations, task ids)."""
+        actions = None
+        if self.actions is not None:
+            actions = read_from_shared_memory(self.action_space, self.actions, self.num_envs)
         return (
             read_from_shared_memory(self.observation_space, self.obs, self.num_envs),
+            actions,
             np.frombuffer(self.rewards, dtype=np.float64),
             np.frombuffer(self.terminations, dtype=np.bool_),
             np.frombuffer(self.truncations, dtype=np.bool_),
@@ -379,6 +398,8 @@ def _join_infos(parts: list[tuple[slice, dict[str, Any]]], num_envs: int) -> dic
         if isinstance(first, dict):
             joined[key] = _join_infos(present, num_envs)
             continue
+        present = [(members, _unpack(values)) for members, values in present]
+        first = present[0][1]
         if first.dtype == object:
             array = np.full((num_envs, *first.shape[1:]), None, dtype=object)
         else:
@@ -387,6 +408,36 @@ def _join_infos(parts: list[tuple[slice, dict[str, Any]]], num_envs: int) -> dic
             array[members] = values
         joined[key] = array
     return joined
+
+
+def _is_array_space(space: gym.Space) -> bool:
+    return isinstance(space, (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary))
+
+
+def _copy_batch(batch: Any) -> Any:
+    """A copy of a batch of observations read from shared memory (a plain copy for one array)."""
+    return batch.copy() if isinstance(batch, np.ndarray) else copy.deepcopy(batch)
+
+
+def _pack(infos: dict[str, Any]) -> dict[str, Any]:
+    """Infos to send: arrays of numbers as (dtype, shape, bytes), which unpickle at the cost of a copy
+    instead of NumPy's array reconstruction (a step's infos are a dozen small arrays)."""
+    packed: dict[str, Any] = {}
+    for key, value in infos.items():
+        if isinstance(value, dict):
+            packed[key] = _pack(value)
+        elif value.dtype == object:
+            packed[key] = value  # arbitrary objects (final_obs, strings) need pickle
+        else:
+            packed[key] = (value.dtype.str, value.shape, value.tobytes())
+    return packed
+
+
+def _unpack(value: Any) -> np.ndarray:
+    if isinstance(value, tuple):
+        dtype, shape, data = value
+        return np.frombuffer(data, dtype=dtype).reshape(shape)
+    return value
 
 
 # ---------------------------------------------------------------------- inside a worker process
@@ -406,7 +457,10 @@ class _Slice:
         self.envs = [env_factory(**kwargs) for kwargs in kwargs_per_env]
         self.first = members.start
         self.shared = shared
-        _, rewards, terminations, truncations, task_ids = shared.views()
+        obs, actions, rewards, terminations, truncations, task_ids = shared.views()
+        # One array (every family's observations): assigned into directly, 8x faster than Gymnasium's writer.
+        self.obs = obs if _is_array_space(shared.observation_space) else None
+        self.actions = None if actions is None else actions[members]
         self.rewards, self.terminations = rewards[members], terminations[members]
         self.truncations, self.task_ids = truncations[members], task_ids[members]
         self.autoreset_mode = autoreset_mode
@@ -414,7 +468,10 @@ class _Slice:
         self.infos = _InfoBatch(len(self.envs))
 
     def _write(self, j: int, obs: Any, info: dict[str, Any]) -> None:
-        write_to_shared_memory(self.shared.observation_space, self.first + j, obs, self.shared.obs)
+        if self.obs is not None:
+            self.obs[self.first + j] = obs
+        else:
+            write_to_shared_memory(self.shared.observation_space, self.first + j, obs, self.shared.obs)
         self.task_ids[j] = info["task_id"]
 
     def reset(self, seeds: list[int | None], options: dict[str, Any] | None, mask: np.ndarray | None) -> dict:
@@ -425,10 +482,13 @@ class _Slice:
                 self.terminations[j] = self.truncations[j] = self.needs_reset[j] = False
                 self._write(j, obs, info)
                 infos = self.infos._add_info(infos, info, j)
-        return infos
+        return _pack(infos)
 
-    def step(self, actions: list[Any]) -> dict:
-        """One step of every hosted sub-env, with ``SyncVectorEnv``'s autoreset rules."""
+    def step(self, actions: list[Any] | None = None) -> dict:
+        """One step of every hosted sub-env, with ``SyncVectorEnv``'s autoreset rules; the actions come
+        from shared memory unless given."""
+        if actions is None:
+            actions = self.actions.copy()  # a private copy: an env may keep the action it was given
         infos: dict[str, Any] = {}
         for j, (env, action) in enumerate(zip(self.envs, actions, strict=True)):
             if self.needs_reset[j] and self.autoreset_mode == AutoresetMode.NEXT_STEP:
@@ -442,7 +502,7 @@ class _Slice:
             self._write(j, obs, info)
             infos = self.infos._add_info(infos, info, j)
         np.logical_or(self.terminations, self.truncations, out=self.needs_reset)
-        return infos
+        return _pack(infos)
 
     def call(self, name: str, args: tuple, kwargs: dict[str, Any], call: bool) -> list[Any]:
         results = []
@@ -466,19 +526,24 @@ def _run_worker(
     conn: Connection,
     parent_end: Connection,
 ) -> None:
-    """A worker's loop: one command per message, one reply each, until "close" or the parent is gone."""
+    """A worker's loop: one command per message, one reply each, until "close" or the parent is gone.
+
+    A worker only ends when told to (or killed), even after an error, so the parent reads every
+    reply before it can see the process end.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes the workers
     # A forked worker inherits the parent's handlers, and C libraries may catch SIGTERM there without
     # Python knowing (seen after MiniWorld rendered in the parent): terminate() must end a worker.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     parent_end.close()
+    hosted = None
     try:
         hosted = _Slice(env_factory, kwargs_per_env, members, shared, autoreset_mode)
-    except Exception as error:  # (any construction error is reported to the parent)
+    except Exception as error:  # (reported to the parent, which then stops every worker)
         _reply_error(conn, error)
-        return
-    conn.send(("ok", None))
-    commands = {"reset": hosted.reset, "step": hosted.step, "call": hosted.call}
+    else:
+        conn.send(("ok", None))
+    commands = {} if hosted is None else {"reset": hosted.reset, "step": hosted.step, "call": hosted.call}
     while True:
         try:
             command, payload = conn.recv()
@@ -490,7 +555,8 @@ def _run_worker(
             conn.send(("ok", commands[command](*payload)))
         except Exception as error:  # (reported to the parent, which closes the vector env)
             _reply_error(conn, error)
-    hosted.close()
+    if hosted is not None:
+        hosted.close()
 
 
 def _reply_error(conn: Connection, error: Exception) -> None:
