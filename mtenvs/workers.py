@@ -389,25 +389,38 @@ class _InfoBatch:
 
 
 def _join_infos(parts: list[tuple[slice, dict[str, Any]]], num_envs: int) -> dict[str, Any]:
-    """The workers' merged infos (each over its slice) as one batch: the ``_add_info`` result over all
-    sub-envs (a key's dtype is that of its first sub-env; sub-envs without the key hold 0 or None)."""
+    """The workers' merged infos (each over its slice, packed by :func:`_pack`) as one batch: the
+    ``_add_info`` result over all sub-envs (a key's dtype is that of its first sub-env; sub-envs
+    without the key hold 0 or None)."""
+    covering = sum(members.stop - members.start for members, _ in parts) == num_envs
     joined: dict[str, Any] = {}
     for key in dict.fromkeys(key for _, infos in parts for key in infos):
         present = [(members, infos[key]) for members, infos in parts if key in infos]
         first = present[0][1]
         if isinstance(first, dict):
             joined[key] = _join_infos(present, num_envs)
-            continue
-        present = [(members, _unpack(values)) for members, values in present]
-        first = present[0][1]
-        if first.dtype == object:
-            array = np.full((num_envs, *first.shape[1:]), None, dtype=object)
+        elif covering and len(present) == len(parts) and all(_same_layout(first, value) for _, value in present):
+            # The common case (every sub-env has the key, as numbers of one dtype): one copy of the bytes.
+            data = bytearray(b"".join(value[2] for _, value in present))
+            joined[key] = np.frombuffer(data, dtype=first[0]).reshape((num_envs, *first[1][1:]))
         else:
-            array = np.zeros((num_envs, *first.shape[1:]), dtype=first.dtype)
-        for members, values in present:
-            array[members] = values
-        joined[key] = array
+            values = [(members, _unpack(value)) for members, value in present]
+            first = values[0][1]
+            if first.dtype == object:
+                array = np.full((num_envs, *first.shape[1:]), None, dtype=object)
+            else:
+                array = np.zeros((num_envs, *first.shape[1:]), dtype=first.dtype)
+            for members, value in values:
+                array[members] = value
+            joined[key] = array
     return joined
+
+
+def _same_layout(first: Any, value: Any) -> bool:
+    """Whether two packed arrays hold numbers of one dtype and one shape per sub-env."""
+    return (
+        isinstance(first, tuple) and isinstance(value, tuple) and value[0] == first[0] and value[1][1:] == first[1][1:]
+    )
 
 
 def _is_array_space(space: gym.Space) -> bool:
