@@ -8,6 +8,7 @@ import imageio.v3 as iio
 import pytest
 
 from mtenvs.cli import main
+from mtenvs.workers import usable_cores
 
 
 def test_list_prints_ids_tasks_and_spaces(capsys):
@@ -18,7 +19,7 @@ def test_list_prints_ids_tasks_and_spaces(capsys):
     assert "Box(0, 255, (4, 84, 84), uint8)" in out and "Discrete(18)" in out
 
 
-def test_throughput_prints_both_rates_and_their_ratio(capsys):
+def test_throughput_prints_every_path_the_reference_and_the_ratios(capsys):
     assert main(["throughput", "MultiAtari-PongBreakout-v0", "--num-envs", "4", "--seconds", "0.5"]) == 0
     out = capsys.readouterr().out
     rates = {
@@ -26,7 +27,9 @@ def test_throughput_prints_both_rates_and_their_ratio(capsys):
         for label, rate in re.findall(r"^  (.+?)\s+([\d,]+) steps/s$", out, flags=re.M)
     }
     assert set(rates) == {
-        "mtenvs MultiAtariVectorEnv",
+        "mtenvs grouped, ale (AtariVectorEnv per game)",
+        "mtenvs grouped, workers",
+        "mtenvs sampled, workers",
         "ale-py AtariVectorEnv Pong",
         "ale-py AtariVectorEnv Breakout",
         "ale-py reference (harmonic mean over games)",
@@ -36,10 +39,19 @@ def test_throughput_prints_both_rates_and_their_ratio(capsys):
     assert rates["ale-py reference (harmonic mean over games)"] == pytest.approx(
         2 / (1 / pong + 1 / breakout), rel=0.01
     )
-    ratio = float(re.search(r"ratio mtenvs / ale-py reference: ([\d.]+)", out).group(1))
-    assert ratio == pytest.approx(
-        rates["mtenvs MultiAtariVectorEnv"] / rates["ale-py reference (harmonic mean over games)"], rel=0.01
-    )
+    ratios = dict(re.findall(r"ratio (.+?): ([\d.]+)", out))
+    grouped, sampled = rates["mtenvs grouped, ale (AtariVectorEnv per game)"], rates["mtenvs sampled, workers"]
+    expected = {
+        "grouped (default) / ale-py reference": grouped / rates["ale-py reference (harmonic mean over games)"],
+        "sampled (default) / grouped (default)": sampled / grouped,
+        "grouped workers / grouped ale": rates["mtenvs grouped, workers"] / grouped,
+        "grouped ale / ale-py per-game pools driven directly": grouped
+        / rates["ale-py AtariVectorEnv per game, driven directly"],
+    }
+    assert set(ratios) == set(expected)
+    for label, value in expected.items():
+        assert float(ratios[label]) == pytest.approx(value, rel=0.01)
+    assert f"(num_envs=4, games=2, preset=machado, workers={min(usable_cores(), 4)})" in out
 
 
 def test_render_writes_a_gif_per_task_and_an_overview(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""``mtenvs throughput MultiAtari-*``: our grouped vector env beside ale-py's own ``AtariVectorEnv``.
+"""``mtenvs throughput MultiAtari-*``: our vector paths beside ale-py's own ``AtariVectorEnv``.
 
 The reference for a mixed batch is what ale-py achieves on the same games: each game's
 single-game ``AtariVectorEnv`` is timed with the same total ``num_envs`` and preprocessing, and
@@ -6,8 +6,14 @@ their harmonic mean is the throughput of a batch that spends equal shares of its
 (per-step time adds up over the groups). For a one-game suite this is exactly "a single-game
 AtariVectorEnv with the same num_envs".
 
+Three of our paths are timed: grouped assignment on one ale-py vector env per game (``"ale"``),
+grouped on worker processes (``"workers"``), and sampled assignment (a game per episode) on worker
+processes, its default. The grouped default is compared with the reference, the sampled default
+with the grouped default (both targets 0.9), and the two grouped paths with each other (which one
+is faster decides the grouped default).
+
 For suites of several games it also times the same per-game split driven straight through ale-py,
-without any mtenvs code: ``mtenvs / pools`` is then the cost of our own layer, and
+without any mtenvs code: ``ale / pools`` is then the cost of our own layer, and
 ``pools / reference`` what running one ale-py thread pool per game costs by itself.
 """
 
@@ -21,12 +27,14 @@ from ale_py.vector_env import AtariVectorEnv
 
 from mtenvs.atari.env import emulator_settings
 from mtenvs.atari.suites import NUM_ACTIONS, resolve_games, rom_id
-from mtenvs.atari.vector import ale_vector_kwargs
+from mtenvs.atari.vector import DEFAULT_VECTORIZATION, ale_vector_kwargs
 from mtenvs.core import grouped_task_ids
 from mtenvs.throughput import Measurement, Ratio, ThroughputResult, interleaved, vector_stepper
 
 TARGET_RATIO = 0.9
 POOLS = "ale-py AtariVectorEnv per game, driven directly"
+GROUPED = {"ale": "mtenvs grouped, ale (AtariVectorEnv per game)", "workers": "mtenvs grouped, workers"}
+SAMPLED = "mtenvs sampled, workers"
 
 
 def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> ThroughputResult:
@@ -39,9 +47,10 @@ def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> 
     ale_kwargs = ale_vector_kwargs(settings, frame_skip=4, screen_size=84, stack_size=4, noop_max=30)
     actions = np.random.default_rng(0).integers(0, NUM_ACTIONS, size=(64, num_envs)).astype(np.int32)
 
-    ours = gym.make_vec(env_id, num_envs=num_envs)
+    ours = {label: gym.make_vec(env_id, num_envs=num_envs, vectorization=mode) for mode, label in GROUPED.items()}
+    ours[SAMPLED] = gym.make_vec(env_id, num_envs=num_envs, task_assignment="sampled", vectorization="workers")
     references = {game: AtariVectorEnv(rom_id(game), num_envs, **ale_kwargs) for game in games}
-    contenders = {"mtenvs MultiAtariVectorEnv": vector_stepper(ours, actions)}
+    contenders = {label: vector_stepper(env, actions) for label, env in ours.items()}
     for game, env in references.items():
         contenders[f"ale-py AtariVectorEnv {game}"] = vector_stepper(env, actions)
     if len(games) > 1:
@@ -49,21 +58,29 @@ def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> 
     else:
         pools = []
     rates = interleaved(contenders, seconds)
-    for env in [ours, *references.values(), *pools]:
+    for env in [*ours.values(), *references.values(), *pools]:
         env.close()
 
-    ours_rate = rates.pop("mtenvs MultiAtariVectorEnv")
+    ours_rates = {label: rates.pop(label) for label in ours}
+    grouped = ours_rates[GROUPED[DEFAULT_VECTORIZATION["grouped"]]]
     pools_rate = rates.pop(POOLS, None)
     reference_rate = statistics.harmonic_mean(list(rates.values()))
-    result = ThroughputResult(env_id, {"num_envs": num_envs, "games": len(games), "preset": preset})
-    result.measurements.append(Measurement("mtenvs MultiAtariVectorEnv", ours_rate))
+    settings = {"num_envs": num_envs, "games": len(games), "preset": preset, "workers": ours[SAMPLED].num_workers}
+    result = ThroughputResult(env_id, settings)
+    result.measurements += [Measurement(label, rate) for label, rate in ours_rates.items()]
     result.measurements += [Measurement(label, rate) for label, rate in rates.items()]
     if len(games) > 1:
         result.measurements.append(Measurement("ale-py reference (harmonic mean over games)", reference_rate))
         result.measurements.append(Measurement(POOLS, pools_rate))
-    result.ratios.append(Ratio("mtenvs / ale-py reference", ours_rate / reference_rate, TARGET_RATIO))
+    result.ratios.append(Ratio("grouped (default) / ale-py reference", grouped / reference_rate, TARGET_RATIO))
+    result.ratios.append(Ratio("sampled (default) / grouped (default)", ours_rates[SAMPLED] / grouped, TARGET_RATIO))
+    result.ratios.append(
+        Ratio("grouped workers / grouped ale", ours_rates[GROUPED["workers"]] / ours_rates[GROUPED["ale"]])
+    )
     if len(games) > 1:
-        result.ratios.append(Ratio("mtenvs / ale-py per-game pools driven directly", ours_rate / pools_rate))
+        result.ratios.append(
+            Ratio("grouped ale / ale-py per-game pools driven directly", ours_rates[GROUPED["ale"]] / pools_rate)
+        )
     return result
 
 
