@@ -7,9 +7,9 @@ steps it in a loop, so a step costs one message to and one from each worker, whe
 terminated/truncated flags and task ids go through shared memory; the pipe carries the commands
 and each worker's infos, merged over its slice as Gymnasium merges them.
 
-This is how sampled assignment (a new task per episode) runs at the speed of a native batch: the
-native batches (ale-py's ``AtariVectorEnv``) pin one task per sub-env, and a single process of
-Python envs uses one core.
+It is the default path of sampled MultiAtari (a new game per episode): ale-py's native batch pins
+one game per sub-env, and Gymnasium's vector envs pay per sub-env (``AsyncVectorEnv``) or use one
+core (``SyncVectorEnv``). docs/multi_atari.md has the measurements.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class WorkerVectorEnv(MultiTaskVectorBase):
     every worker.
     """
 
-    _workers: list[_Worker] = []  # empty until the workers start, so close() works after a failed init
+    _workers: Sequence[_Worker] = ()  # none until the workers start, so close() works after a failed init
 
     def __init__(
         self,
@@ -135,7 +135,7 @@ class WorkerVectorEnv(MultiTaskVectorBase):
                     daemon=True,  # never outlives the parent, even when close() is never called
                 )
                 # A forked worker inherits the parent's objects; frozen, they are never garbage-collected
-                # there, where the destructors of some (ale-py's vector envs) crash without their threads.
+                # there, where a C extension's destructor may crash (seen: SIGSEGV while building).
                 gc.freeze()
                 try:
                     process.start()
@@ -221,11 +221,6 @@ class WorkerVectorEnv(MultiTaskVectorBase):
     def render(self) -> tuple[Any, ...] | None:
         """Every sub-env's ``render()``, in sub-env order."""
         return self.call("render")
-
-    @property
-    def current_task_ids(self) -> np.ndarray:
-        """The task each sub-env is playing now (a copy of the shared batch)."""
-        return self._task_ids.copy()
 
     def worker_pids(self) -> list[int]:
         """Process ids of the workers, in sub-env order."""
