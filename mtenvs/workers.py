@@ -42,7 +42,7 @@ from gymnasium.vector.utils import (
 )
 
 from mtenvs.validation import check_int
-from mtenvs.vector import MultiTaskVectorBase, check_autoreset_mode
+from mtenvs.vector import CopiesVectorBase, check_autoreset_mode
 
 CLOSE_TIMEOUT = 5.0  # seconds a worker gets to close its envs and exit before it is killed
 
@@ -54,7 +54,7 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-class WorkerVectorEnv(MultiTaskVectorBase):
+class WorkerVectorEnv(CopiesVectorBase):
     """``num_envs`` copies of a single mtenvs env, stepped by ``num_workers`` worker processes.
 
     Args:
@@ -78,8 +78,9 @@ class WorkerVectorEnv(MultiTaskVectorBase):
     seeds sub-env ``i`` with ``s + i`` (or takes one seed per sub-env as a list). Reset options:
     ``reset_mask`` and, under sampled assignment, ``task``.
 
-    The whole action batch is checked before any worker steps, including, for envs built with
-    ``masked_action="raise"``, each stepping sub-env's action against its task's mask. A worker
+    The whole action batch is checked before any worker steps (:class:`CopiesVectorBase`),
+    including, for envs built with ``masked_action="raise"``, each action against its sub-env's
+    current task's mask, and without autoreset whether any sub-env has ended. A worker
     that dies makes the next call raise ``RuntimeError`` at once; an exception inside a worker's
     step or reset closes the vector env (its sub-envs are no longer in step) and is raised as
     ``RuntimeError`` with the worker's traceback. ``close()`` (also on garbage collection) stops
@@ -104,21 +105,17 @@ class WorkerVectorEnv(MultiTaskVectorBase):
         if num_workers is None:
             num_workers = min(usable_cores(), self.num_envs)
         self.num_workers = check_int("num_workers", num_workers, 1, self.num_envs)
-        base = probe.unwrapped
         self.single_observation_space = probe.observation_space
         self.single_action_space = probe.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.metadata = {**probe.metadata, "autoreset_mode": self.autoreset_mode}
         self.render_mode = probe.render_mode
-        # Envs that raise on a masked action (masked_action="raise") get the batch refused here instead.
-        self._action_masks = base.action_masks if getattr(base, "masked_action", None) == "raise" else None
 
         ctx = mp.get_context(context)
         self._shared = _SharedBatch(self.single_observation_space, self.single_action_space, self.num_envs, ctx)
         views = self._shared.views()
-        self._obs, self._actions, self._rewards, self._terminations, self._truncations, self._task_ids = views
-        self._needs_reset = np.zeros(self.num_envs, dtype=bool)  # ended last step, not reset since
+        self._obs, self._actions, self._rewards, self._terminations, self._truncations, self._shared_tasks = views
         bounds = [k * self.num_envs // self.num_workers for k in range(self.num_workers + 1)]
         workers = []
         self._workers = workers  # filled as they start, so a failure below still stops the started ones
@@ -155,30 +152,21 @@ class WorkerVectorEnv(MultiTaskVectorBase):
 
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         self._check_open()
-        seeds, checked = self._check_copies_reset(seed, options)
-        mask = checked.pop("reset_mask", None)
+        seeds, checked, mask = self._check_copies_reset(seed, options)
+        checked.pop("reset_mask", None)
         # Each sub-env gets what Gymnasium's vector envs pass it: the options without reset_mask, or None.
         env_options = None if options is None else checked
-        targets = [w for w in self._workers if mask is None or mask[w.members].any()]
-        payloads = [(seeds[w.members], env_options, None if mask is None else mask[w.members]) for w in targets]
+        targets = [w for w in self._workers if mask[w.members].any()]
+        payloads = [(seeds[w.members], env_options, mask[w.members]) for w in targets]
         self._send(targets, "resetting", "reset", payloads)
         infos = self._join_infos(targets, self._receive(targets, "resetting"))
-        if mask is None:
-            self._needs_reset[:] = False
-        else:
-            self._needs_reset[mask] = False
+        self._record(self._shared_tasks, np.zeros(self.num_envs, dtype=bool), mask)
         self._started = True
         return _copy_batch(self._obs), infos
 
     def step(self, actions: Any):
         self._check_open()
         actions = self._check_step(actions)
-        if self.autoreset_mode == AutoresetMode.DISABLED and self._needs_reset.any():
-            ended = np.flatnonzero(self._needs_reset).tolist()
-            raise RuntimeError(
-                f"Sub-envs {ended} ended their episodes and autoreset is disabled: reset them with "
-                "reset(options={'reset_mask': ...}) before stepping."
-            )
         if self._actions is not None:
             self._actions[:] = actions
             payloads = [()] * self.num_workers
@@ -187,7 +175,7 @@ class WorkerVectorEnv(MultiTaskVectorBase):
             payloads = [(per_env[w.members],) for w in self._workers]
         self._send(self._workers, "stepping", "step", payloads)
         infos = self._join_infos(self._workers, self._receive(self._workers, "stepping"))
-        np.logical_or(self._terminations, self._truncations, out=self._needs_reset)
+        self._record(self._shared_tasks, np.logical_or(self._terminations, self._truncations))
         return (
             _copy_batch(self._obs),
             self._rewards.copy(),
@@ -195,20 +183,6 @@ class WorkerVectorEnv(MultiTaskVectorBase):
             self._truncations.copy(),
             infos,
         )
-
-    def _check_actions(self, actions: Any) -> Any:
-        actions = super()._check_actions(actions)
-        if self._action_masks is not None:
-            # Sub-envs about to be autoreset ignore their action (next-step autoreset).
-            stepping = ~self._needs_reset if self.autoreset_mode == AutoresetMode.NEXT_STEP else True
-            valid = self._action_masks[self._task_ids, actions].astype(bool)
-            bad = np.flatnonzero(~valid & stepping)
-            if bad.size:
-                raise ValueError(
-                    f"Sub-envs {bad.tolist()} got actions {np.asarray(actions)[bad].tolist()} outside their "
-                    "task's valid actions (masked_action='raise'); see infos['action_mask']."
-                )
-        return actions
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """``name`` on every sub-env (called with the arguments if it is a method), as a tuple in sub-env order."""
@@ -220,6 +194,8 @@ class WorkerVectorEnv(MultiTaskVectorBase):
 
     def render(self) -> tuple[Any, ...] | None:
         """Every sub-env's ``render()``, in sub-env order."""
+        if self.render_mode is not None:
+            self._check_render()
         return self.call("render")
 
     def worker_pids(self) -> list[int]:
@@ -254,10 +230,7 @@ class WorkerVectorEnv(MultiTaskVectorBase):
             self.close()
 
     def __getstate__(self) -> dict[str, Any]:
-        raise TypeError(
-            f"{type(self).__name__} cannot be pickled or copied: its sub-envs live in worker processes. "
-            "Build a new vector env from the same arguments (and pickle single envs if you need their state)."
-        )
+        raise self._pickling_error("its sub-envs live in worker processes")
 
     # ------------------------------------------------------------------ talking to the workers
 

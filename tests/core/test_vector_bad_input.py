@@ -200,8 +200,10 @@ def test_a_bad_batch_is_refused_before_any_sub_env_steps(path):
 MASKED_BATCHES = {
     "atari-ale": np.array([11, 11]),
     "atari-sync": np.array([11, 11]),
+    "atari-workers": np.array([11, 11]),
     "control-native": np.array([2, 2]),
     "control-sync": np.array([2, 2]),
+    "control-workers": np.array([2, 2]),
 }
 
 
@@ -222,12 +224,12 @@ def test_a_batch_with_a_masked_action_is_refused_before_any_sub_env_steps(path):
     twin.close()
 
 
-@pytest.mark.parametrize("vectorization", ["sync", "async"])
-def test_ended_sub_envs_without_autoreset_are_refused_before_any_sub_env_steps(vectorization):
+@pytest.mark.parametrize("path", ["generic-sync", "generic-async", "generic-workers"])
+def test_ended_sub_envs_without_autoreset_are_refused_before_any_sub_env_steps(path):
     """Regression: with autoreset disabled, Gymnasium's vector envs stepped the sub-envs before an
     ended one and then failed on it (an AssertionError from SyncVectorEnv)."""
-    kwargs = {"num_tasks": 2, "max_steps": 1, "autoreset_mode": "Disabled", "vectorization": vectorization}
-    envs, twin = MultiTaskVectorEnv(TwoRoomsEnv, 2, **kwargs), MultiTaskVectorEnv(TwoRoomsEnv, 2, **kwargs)
+    kwargs = {"max_steps": 1, "autoreset_mode": "Disabled"}
+    envs, twin = build(path, **kwargs), build(path, **kwargs)
     for vector in (envs, twin):
         vector.reset(seed=0)
         vector.step(np.array([0, 0]))  # every episode ends after one step
@@ -314,6 +316,9 @@ UNPICKLABLE = {
     "atari-sync": "run in Gymnasium's SyncVectorEnv",
     "control-sync": "run in Gymnasium's SyncVectorEnv",
     "tworooms-sync": "run in Gymnasium's SyncVectorEnv",
+    "generic-workers": "its sub-envs live in worker processes",
+    "atari-workers": "its sub-envs live in worker processes",
+    "control-workers": "its sub-envs live in worker processes",
 }
 
 

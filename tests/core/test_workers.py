@@ -178,7 +178,7 @@ def test_disabled_autoreset_refuses_to_step_ended_sub_envs(countdown_env_cls):
     np.testing.assert_array_equal(terminated, [False, False, False])
     *_, terminated, _, _ = envs.step(np.zeros(3, dtype=np.int64))  # task 0 lasts 2 steps
     np.testing.assert_array_equal(terminated, [True, False, False])
-    with pytest.raises(RuntimeError, match=r"Sub-envs \[0\] ended their episodes and autoreset is disabled"):
+    with pytest.raises(RuntimeError, match=r"Sub-envs \[0\] have ended and autoreset_mode is Disabled"):
         envs.step(np.zeros(3, dtype=np.int64))
     envs.reset(options={"reset_mask": np.array([True, False, False])})
     obs, *_ = envs.step(np.zeros(3, dtype=np.int64))
@@ -294,7 +294,7 @@ def test_pickling_is_refused_with_a_reason(countdown_env_cls):
     envs = WorkerVectorEnv(countdown_env_cls, 3)
     for clone in (pickle.dumps, copy.deepcopy):
         with pytest.raises(
-            TypeError, match=r"WorkerVectorEnv cannot be pickled or copied: its sub-envs live in worker"
+            TypeError, match=r"WorkerVectorEnv cannot be pickled or deep-copied: its sub-envs live in worker"
         ):
             clone(envs)
     envs.close()
