@@ -2,7 +2,7 @@
 """Digest of the TensorBoard scalars of a run (or of every run under a runs/ folder).
 
     python scripts/scalar_digest.py PATH              -> "<sha256> <ntags> <nevents>"
-    python scripts/scalar_digest.py --per-tag PATH    -> one "<sha256> <nevents> <tag>" line per tag, then the total line
+    python scripts/scalar_digest.py --per-tag PATH    -> a "<sha256> <nevents> <tag>" line per tag, then the total
     python scripts/scalar_digest.py --dump PATH       -> every "<tag> <step> <value>" line that is hashed (for diffing)
 
 PATH is a run directory (runs/<run_name>) or a folder holding run directories (runs/). Every directory
@@ -60,7 +60,7 @@ def collect(root: str) -> tuple[list[tuple[str, int, str]], list[str]]:
     tops = {r.split(os.sep)[0] for r in relatives if r != "."}
     single_run_root = "." not in relatives and len(tops) == 1
     rows, dropped = [], set()
-    for directory, relative in zip(directories, relatives):
+    for directory, relative in zip(directories, relatives, strict=True):
         if relative == ".":
             prefix = ""
         else:
