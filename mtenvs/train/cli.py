@@ -117,12 +117,15 @@ def check_rules(args: object, rules: Iterable[Rule]) -> None:
             value = getattr(args, name)
             if value is None:
                 continue
-            if isinstance(value, bool) and rule.allowed.startswith(("an integer", "a number")):
+            try:
+                if isinstance(value, bool) and rule.allowed.startswith(("an integer", "a number")):
+                    ok = False
+                elif isinstance(value, float):
+                    ok = math.isfinite(value) and abs(value) <= MAX_FLOAT and rule.test(value)
+                else:
+                    ok = rule.test(value)
+            except TypeError:  # a value of the wrong type (e.g. from a crafted checkpoint's arguments)
                 ok = False
-            elif isinstance(value, float):
-                ok = math.isfinite(value) and abs(value) <= MAX_FLOAT and rule.test(value)
-            else:
-                ok = rule.test(value)
             if not ok:
                 raise BadArgument(f"{flag(name)} must be {rule.allowed}, got {value!r}.")
 
@@ -214,8 +217,12 @@ def resume_args(args: A, saved: Mapping[str, Any], reached_step: int) -> A:
             )
         merged["total_timesteps"] = args.total_timesteps
     tuples = {field.name for field in dataclasses.fields(args_type) if str(field.type).startswith("tuple")}
+    try:
+        resumed = args_type(**{k: tuple(v) if k in tuples and v is not None else v for k, v in merged.items()})
+    except TypeError as error:
+        raise BadArgument(f"--resume {args.resume}: its arguments cannot be read ({error}).") from None
     print(f"--resume {args.resume}: continuing from step {reached_step} with the checkpoint's arguments.")
-    return args_type(**{k: tuple(v) if k in tuples and v is not None else v for k, v in merged.items()})
+    return resumed
 
 
 def available_memory() -> int:

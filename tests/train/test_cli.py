@@ -170,3 +170,10 @@ def test_shared_flags_are_inherited_with_their_docstrings_and_overridable():
          "--help"], capture_output=True, text=True,
     ).stdout  # fmt: skip
     assert "--progress-interval" in usage and "at least every this many seconds" in usage
+
+
+def test_arguments_of_the_wrong_type_from_a_checkpoint_are_one_line_errors():
+    with pytest.raises(cli.BadArgument, match=r"--resume c.pt: its arguments cannot be read"):
+        cli.resume_args(Args(resume="c.pt"), saved(hidden_sizes=3), 50)
+    with pytest.raises(cli.BadArgument, match="--total-timesteps must be an integer >= 1, got 'many'"):
+        cli.check_rules(Args(total_timesteps="many"), RULES)
