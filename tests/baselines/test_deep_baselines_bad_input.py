@@ -184,4 +184,4 @@ def test_own_checkpoint_resumes(checkpoints, tmp_path, monkeypatch, capsys):
     module.main(module.Args(resume=str(checkpoints["a3c_independent"]), cuda=False))
     out = capsys.readouterr().out
     step = torch.load(checkpoints["a3c_independent"], weights_only=True)["global_step"]
-    assert f"from step {step}." in out and step >= 40
+    assert f"continuing from step {step} with" in out and step >= 40

@@ -258,7 +258,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(script, tmp_path):
         timeout=300,
         check=True,
     )
-    assert f"from step {saved_step}." in resumed.stdout
+    assert f"continuing from step {saved_step} with" in resumed.stdout
     assert len(list((tmp_path / "runs").iterdir())) == 1  # logging continued in the same run dir
     final = torch.load(checkpoint, weights_only=True)
     assert total <= final["global_step"] < total + batch  # agent steps; the last update may pass the budget
