@@ -87,8 +87,10 @@ def evaluate_episodes(
     returns, scores = np.full(envs.num_envs, np.nan), np.full(envs.num_envs, np.nan)
     first = True
     while np.isnan(returns).any():
-        obs, _, terminations, _, infos = envs.step(act(obs, infos, first))
+        obs, _, terminations, truncations, infos = envs.step(act(obs, infos, first))
         first = False
+        if (np.any(terminations) or np.any(truncations)) and "episode" not in infos:
+            raise ValueError("evaluate_episodes needs envs that record episodes (RecordTaskEpisodeStatisticsVector).")
         update_shortest_paths(shortest_paths, infos)
         if "episode" in infos:
             for i in np.flatnonzero(infos["_episode"] & np.isnan(returns)):

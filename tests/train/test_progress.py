@@ -11,6 +11,7 @@ from gymnasium import spaces
 import mtenvs  # noqa: F401
 from mtenvs.train import progress
 from mtenvs.train.observations import ObservationLayout, action_mask_of, task_action_masks
+from mtenvs.wrappers import RecordTaskEpisodeStatisticsVector
 
 
 def test_crossed_counts_interval_multiples_between_two_steps():
@@ -31,7 +32,7 @@ def test_progress_lines_follow_the_clock(capsys):
 
 
 def test_evaluation_of_the_first_episode_per_env_and_per_task_means():
-    envs = gym.make_vec("TwoRooms-v0", num_envs=4, num_tasks=2, task_assignment="grouped")
+    envs = RecordTaskEpisodeStatisticsVector(gym.make_vec("TwoRooms-v0", num_envs=4, num_tasks=2))
     firsts = []
 
     def act(obs, infos, first):
@@ -70,3 +71,9 @@ def test_masks_default_to_every_action():
     given = {"action_mask": np.array([[1, 0, 1], [0, 1, 1]], dtype=np.int8)}
     assert action_mask_of(given, 2, 3, torch.device("cpu")).tolist() == [[True, False, True], [False, True, True]]
     assert task_action_masks({}, 2, 3).all() and task_action_masks(given, 2, 3).dtype == bool
+
+
+def test_evaluation_refuses_envs_that_do_not_record_episodes():
+    envs = gym.make_vec("TwoRooms-v0", num_envs=2, num_tasks=2)
+    with pytest.raises(ValueError, match="needs envs that record episodes"):
+        progress.evaluate_episodes(envs, lambda obs, infos, first: np.zeros(2, dtype=np.int64), seed=0)
