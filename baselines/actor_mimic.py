@@ -5,7 +5,7 @@ space). On states from task i it is trained towards expert E_i (a `dqn.py --save
 
     policy regression   L_policy^i  = -sum_a pi_Ei(a|s) log pi_AMN(a|s),  pi_Ei = softmax(Q_Ei(s, .) / tau)
     feature regression  L_feature^i = || f_i(h_AMN(s)) - h_Ei(s) ||^2    (f_i: a linear map per task)
-    loss                = sum_i  L_policy^i + beta * L_feature^i
+    loss                = sum_i sum_(s in minibatch_i)  L_policy^i + beta/2 * L_feature^i
 
 Both softmaxes run over task i's valid actions only (`info["action_mask"]`). The AMN itself collects
 the data, acting epsilon-greedy (epsilon = 0.1) on every task; each task has its own replay memory of
@@ -32,7 +32,7 @@ from mtenvs.train.dqn_format import AMN_FORMAT, QNetwork
 from mtenvs.train.observations import task_action_masks
 
 SCRIPT = os.path.basename(__file__)
-CHECKPOINT_FORMAT = "mtenvs-amn-train/2"
+CHECKPOINT_FORMAT = "mtenvs-amn-train/3"  # /3: PaperAdam keeps adam.lua's gamma, not eps
 
 
 # The run flags (mtenvs.train.args) and the flags of every one-env-per-task script (dqn_family.TaskEnvArgs).
@@ -42,7 +42,7 @@ class Args(dqn_family.TaskEnvArgs):
     save_model: bool = False
     """if toggled, save the AMN to runs/{run_name}/{exp_name}.pt (format "mtenvs-amn/1", for dqn.py --init-from)"""
     optimizer: str | None = None
-    """"paper_adam" (the authors': no bias correction, beta1 = beta2 = 0.95, eps 0.01) or "adam" (torch's)
+    """"paper_adam" (the authors' adam.lua: PaperAdam) or "adam" (torch's)
     (default: paper_adam for atari and miniworld; adam otherwise, where it distils faster: docs/actor_mimic.md)"""
     hidden_sizes: tuple[int, ...] = (80, 80, 80)
     """MLP torso widths for vector observations (match the experts' to transfer with dqn.py --init-from)"""
@@ -126,15 +126,23 @@ def actor_mimic_losses(
 
 
 class PaperAdam(torch.optim.Optimizer):
-    """The authors' Adam: m and v are running averages without bias correction; step = lr * m / (sqrt(v) + eps)."""
+    """The authors' Adam, as their ``optimizers/adam.lua`` runs it (docs/references.md cites the lines):
 
-    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.95, 0.95), eps: float = 0.01):
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+        m = beta1 m + (1 - beta1) g        v = beta2 v + (1 - beta2) g^2
+        step = lr * sqrt(1 - beta2) / (1 - beta1) * m / sqrt(v + gamma)
+
+    with a constant correction factor instead of Adam's bias correction, and gamma inside the square root.
+    Because gamma is not negligible, the step depends on the gradient's scale: the script feeds it the
+    gradient of the loss summed over the whole minibatch, as the authors' code does (``amn_loss``)."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.95, 0.95), gamma: float = 0.01):
+        super().__init__(params, {"lr": lr, "betas": betas, "gamma": gamma})
 
     @torch.no_grad()
     def step(self, closure=None):
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
+            factor = group["lr"] * (1.0 - beta2) ** 0.5 / (1.0 - beta1)
             for param in group["params"]:
                 if param.grad is None:
                     continue
@@ -144,7 +152,15 @@ class PaperAdam(torch.optim.Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(param)
                 state["exp_avg"].mul_(beta1).add_(param.grad, alpha=1.0 - beta1)
                 state["exp_avg_sq"].mul_(beta2).addcmul_(param.grad, param.grad, value=1.0 - beta2)
-                param.addcdiv_(state["exp_avg"], state["exp_avg_sq"].sqrt().add_(group["eps"]), value=-group["lr"])
+                param.addcdiv_(state["exp_avg"], state["exp_avg_sq"].add(group["gamma"]).sqrt_(), value=-factor)
+
+
+def amn_loss(losses: dict[str, torch.Tensor], batch_size: int, feature_regression_scale: float) -> torch.Tensor:
+    """The loss the update descends, the authors' way: summed over every state of the minibatch (``batch_size``
+    per task; their Lua code back-propagates each state's gradient without averaging) and with the feature term
+    beta/2 ||f_i(h) - h_Ei||^2, whose gradient beta (f_i(h) - h_Ei) is the one their code uses."""
+    per_task = losses["policy"] + 0.5 * feature_regression_scale * losses["feature"]
+    return batch_size * per_task.sum()
 
 
 def load_experts(
@@ -275,7 +291,7 @@ def main(args: Args) -> None:
             batch = layout.to_tensor(memory.sample(args.batch_size)["obs"], device)
             losses = actor_mimic_losses(amn, experts, list(batch.split(args.batch_size)), masks, args.tau,
                                         args.feature_regression)  # fmt: skip
-            loss = (losses["policy"] + args.feature_regression_scale * losses["feature"]).sum()
+            loss = amn_loss(losses, args.batch_size, args.feature_regression_scale)
             # --- update ---
             optimizer.zero_grad()
             loss.backward()

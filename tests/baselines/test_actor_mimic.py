@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -175,13 +176,43 @@ def test_feature_regression_pulls_the_projected_features_onto_the_experts_last_h
     assert all(torch.equal(a, b) for a, b in zip(head_before, amn.head.parameters(), strict=True))
 
 
-def test_paper_adam_has_no_bias_correction(am):
-    parameter = torch.nn.Parameter(torch.zeros(1))
-    optimizer = am.PaperAdam([parameter], lr=1.0)
-    parameter.grad = torch.ones(1)
-    optimizer.step()
-    # m = 0.05, v = 0.05 after one step; step = m / (sqrt(v) + 0.01) (torch's Adam would step by lr = 1).
-    torch.testing.assert_close(parameter.detach(), torch.tensor([-0.05 / (0.05**0.5 + 0.01)]))
+def lua_adam_steps(gradients: list[float], lr: float, beta1: float = 0.95, beta2: float = 0.95, gamma: float = 0.01):
+    """The weight after each step of the authors' optimizers/adam.lua, by hand, for a scalar weight starting at 0.
+    Their dw is the negative gradient and they add the step; here the gradient is subtracted, the same thing."""
+    w, g, g2, weights = 0.0, 0.0, 0.0, []
+    for grad in gradients:
+        g2 = beta2 * g2 + (1 - beta2) * grad * grad
+        g = beta1 * g + (1 - beta1) * grad
+        w -= lr * math.sqrt(1 - beta2) / (1 - beta1) * g / math.sqrt(g2 + gamma)
+        weights.append(w)
+    return weights
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.1, 0.01, 0.001])
+def test_paper_adam_steps_as_the_authors_lua_code(am, scale):
+    gradients = [scale * x for x in (1.0, -0.5, 2.0, 0.25, 1.0)]
+    parameter = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    optimizer = am.PaperAdam([parameter], lr=2.5e-4)
+    for grad, expected in zip(gradients, lua_adam_steps(gradients, 2.5e-4), strict=True):
+        parameter.grad = torch.tensor([grad], dtype=torch.float64)
+        optimizer.step()
+        assert parameter.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_update_descends_the_minibatch_sum_with_half_beta_on_the_features(am):
+    """The authors back-propagate, per state, softmax(Q_E / tau) - softmax(logits) and beta (h_E - f(h)), summed over
+    the minibatch: amn_loss must give exactly these gradients."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 8, 3, requires_grad=True)  # 2 tasks x 8 states x 3 actions
+    features, targets = torch.randn(2, 8, 4, requires_grad=True), torch.randn(2, 8, 4)
+    expert_policy = torch.softmax(torch.randn(2, 8, 3), -1)
+    losses = {
+        "policy": -(expert_policy * torch.log_softmax(logits, -1)).sum(-1).mean(1),
+        "feature": ((features - targets) ** 2).sum(-1).mean(1),
+    }
+    am.amn_loss(losses, batch_size=8, feature_regression_scale=0.01).backward()
+    torch.testing.assert_close(logits.grad, torch.softmax(logits, -1).detach() - expert_policy)
+    torch.testing.assert_close(features.grad, 0.01 * (features.detach() - targets))
 
 
 def test_bad_experts_are_rejected_before_training(am, experts, tmp_path, monkeypatch):
