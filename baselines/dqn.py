@@ -10,8 +10,13 @@ MultiAtari, CleanRL's ``dqn.py`` otherwise.
 
 ``--save-model`` writes ``runs/{run_name}/{exp_name}.pt`` in the ``mtenvs-dqn/1`` format of
 :mod:`mtenvs.train.dqn_format` (tensors and plain values; read back verified, never unpickled).
-``--init-from PATH`` accepts it and Actor-Mimic's ``mtenvs-amn/1`` (same layout): it copies every
-``torso.*`` tensor and keeps a freshly initialised head.
+``--init-from PATH`` accepts it and Actor-Mimic's ``mtenvs-amn/1`` (same layout): it copies the whole network,
+torso and head, as the Actor-Mimic authors' transfer does (the head only where the action spaces match; with
+``--reinit-head`` never).
+
+On MultiAtari with the ``nature`` preset a lost life is a terminal transition in the replay (the game goes
+on), as in Nature DQN's and the Actor-Mimic authors' code; on Atari epsilon starts falling when learning
+starts, as there. The target network is copied every ``--target-network-frequency`` env steps.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from mtenvs.wrappers import RecordTaskEpisodeStatistics
 
 SCRIPT = os.path.basename(__file__)
 TRANSFER_FORMATS = (dqn_format.DQN_FORMAT, dqn_format.AMN_FORMAT)
-RESUME_FORMAT = "mtenvs-dqn-resume/2"
+RESUME_FORMAT = "mtenvs-dqn-resume/3"  # /3: the target copy counts env steps, not updates
 
 
 # The run flags (seed, --track, --save-model, --resume, --progress-interval, --cuda, ...): mtenvs.train.args.
@@ -49,7 +54,9 @@ class Args(TorchRunArgs):
     checkpoint_interval: int = 10_000
     """save runs/{run_name}/checkpoint.pt (network, optimizer, replay, RNGs, env) every this many steps (0 disables)"""
     init_from: str | None = None
-    """start from the torso of this dqn.py / actor_mimic.py model (.pt); the head is re-initialised"""
+    """start from this dqn.py / actor_mimic.py model (.pt): its torso, and its head where the action spaces match"""
+    reinit_head: bool = False
+    """if toggled, --init-from copies the torso only and the head starts freshly initialised"""
 
     env_id: str = "MultiControl-v0"
     """the id of an mtenvs environment (families: control, atari, tworooms, miniworld)"""
@@ -69,7 +76,8 @@ class Args(TorchRunArgs):
     gamma: float | None = None
     """discount (default: the task's own where the env gives one, e.g. 0.95 Car-on-Hill; else 0.99)"""
     target_network_frequency: int | None = None
-    """copy the Q-network to the target network every this many gradient updates (100 control, 10k Atari, 50)"""
+    """copy the Q-network to the target network every this many env steps once learning (family default: 100
+    control, 10k Atari as the DQN authors' target_q, 500 otherwise as CleanRL's)"""
     batch_size: int | None = None
     """minibatch size (family default: 100 control, 32 Atari, 128 otherwise)"""
     start_e: float = 1.0
@@ -77,7 +85,8 @@ class Args(TorchRunArgs):
     end_e: float | None = None
     """final epsilon (family default: 0.01 control, 0.1 Atari, 0.05 otherwise)"""
     exploration_steps: int | None = None
-    """env steps over which epsilon falls linearly to end_e (5000 control, 1M Atari, half the budget otherwise)"""
+    """env steps over which epsilon falls linearly to end_e (5000 control, 1M Atari, half the budget otherwise); on
+    Atari counted from learning_starts (DeepMind's DQN code), elsewhere from step 0"""
     learning_starts: int | None = None
     """env steps of random-policy data before learning starts (100 control, 50k Atari, 10k otherwise)"""
     train_frequency: int | None = None
@@ -96,7 +105,7 @@ class Args(TorchRunArgs):
 
 # The "tworooms" and "miniworld" columns are CleanRL's dqn.py; their epsilon falls over half the budget.
 OTHER = dict(
-    total_timesteps=500_000, learning_rate=2.5e-4, optimizer="adam", buffer_size=10_000, target_network_frequency=50,
+    total_timesteps=500_000, learning_rate=2.5e-4, optimizer="adam", buffer_size=10_000, target_network_frequency=500,
     batch_size=128, end_e=0.05, learning_starts=10_000, train_frequency=10, hidden_sizes=(120, 84), clip_rewards=False,
     eval_epsilon=0.0,
 )  # fmt: skip
@@ -131,6 +140,7 @@ SCHEMA = {
     "format": RESUME_FORMAT, "args": dict, "run_name": str, "global_step": int, "updates": int, "q_network": dict,
     "target_network": dict, "optimizer": dict, "replay": replay.TRANSITIONS_SCHEMA,
     "rng": checkpoint.RNG_SCHEMA, "env": (dict, type(None)), "obs": (torch.Tensor, type(None)),
+    "lives": (int, type(None)),
 }  # fmt: skip
 
 
@@ -206,7 +216,10 @@ def main(args: Args) -> None:
     valid_mask = np.ones(num_actions, dtype=np.int8) if masks is None else np.asarray(masks[task_id], dtype=np.int8)
     valid = torch.as_tensor(valid_mask, dtype=torch.bool, device=device)
     valid_actions = np.flatnonzero(valid_mask)
-    print(f"dqn.py on {args.env_id} task {args.task}, gamma {gamma}:")
+    family = cli.family_of(args.env_id, FAMILY_DEFAULTS, SCRIPT)
+    life_loss = dqn_family.life_loss_is_terminal(args.env_id, env_kwargs)
+    terminal = ", a lost life is terminal" if life_loss else ""
+    print(f"dqn.py on {args.env_id} task {args.task}, gamma {gamma}{terminal}:")
     print("  " + ", ".join(f"{k}={v}" for k, v in asdict(args).items()))
     obs_dtype = torch.uint8 if obs_space.dtype == np.uint8 else torch.float32  # uint8 observations stay uint8
     fields = replay.transitions(obs_space.shape, obs_dtype)
@@ -220,7 +233,10 @@ def main(args: Args) -> None:
         hidden = list(args.hidden_sizes) if torso_type == "mlp" else None
         copied = dqn_format.copy_torso(q_network, source, "--init-from", args.init_from, list(obs_space.shape),
                                        torso_type, hidden)  # fmt: skip
-        print(f"--init-from {args.init_from} ({source['format']}): copied {', '.join(copied)}; head re-initialised.")
+        head = "re-initialised (--reinit-head)"
+        if not args.reinit_head:
+            head = dqn_format.copy_head(q_network, source, "--init-from", args.init_from)
+        print(f"--init-from {args.init_from} ({source['format']}): copied {', '.join(copied)}; head {head}.")
     target_network = QNetwork(torso_type, layout.shape, args.hidden_sizes, num_actions).to(device)
     target_network.load_state_dict(q_network.state_dict())
     optimizer = dqn_family.make_optimizer(args.optimizer, q_network.parameters(), args.learning_rate)
@@ -230,7 +246,7 @@ def main(args: Args) -> None:
 
     global_step, updates = (saved["global_step"], saved["updates"]) if saved else (0, 0)
     tracker = progress.Progress(args.progress_interval, args.total_timesteps, global_step)
-    obs, _ = env.reset(seed=args.seed + global_step)
+    obs, info = env.reset(seed=args.seed + global_step)
     if saved:
         checkpoint.load_state(q_network, saved["q_network"], "--resume", args.resume, "q_network")
         checkpoint.load_state(target_network, saved["target_network"], "--resume", args.resume, "target network")
@@ -239,7 +255,7 @@ def main(args: Args) -> None:
         checkpoint.restore_rng(saved["rng"])
         if saved["env"] is not None:
             checkpoint.restore_env_state(env, saved["env"], "--resume", args.resume)
-            obs = saved["obs"].numpy()
+            obs, info = saved["obs"].numpy(), {"lives": saved["lives"]}
         else:
             print("The checkpoint holds no env state (this env's is not plain data): the episode in progress restarts.")
     run_path = run.run_dir(run_name)
@@ -253,17 +269,20 @@ def main(args: Args) -> None:
             "target_network": target_network.state_dict(), "optimizer": optimizer.state_dict(),
             "replay": memory.state(), "rng": checkpoint.rng_state(), "env": env_state,
             "obs": torch.as_tensor(obs).clone() if env_state is not None else None,
+            "lives": None if info.get("lives") is None else int(info["lives"]),
         })  # fmt: skip
 
     while global_step < args.total_timesteps:
         # --- rollout --- epsilon-greedy over the task's valid actions
-        epsilon = dqn_family.linear_schedule(args.start_e, args.end_e, args.exploration_steps, global_step)
+        epsilon = dqn_family.exploration_epsilon(args.start_e, args.end_e, args.exploration_steps, global_step,
+                                                 args.learning_starts, family)  # fmt: skip
         if random.random() < epsilon:
             action = int(np.random.choice(valid_actions))
         else:
             with torch.no_grad():
                 q_values = q_network.get_q_values(layout.to_tensor(obs[None], device))
             action = int(masked_greedy(q_values, valid)[0])
+        lives = info.get("lives")
         next_obs, reward, terminated, truncated, info = env.step(action)
         global_step += 1
 
@@ -280,11 +299,12 @@ def main(args: Args) -> None:
 
         # --- replay --- a truncated episode's last transition keeps its real next observation
         reward = float(np.sign(reward)) if args.clip_rewards else float(reward)
-        memory.write(obs=obs, next_obs=next_obs, actions=action, rewards=reward, terminated=float(terminated))
+        stored_terminal = dqn_family.training_terminations(terminated, info.get("lives"), lives, life_loss)
+        memory.write(obs=obs, next_obs=next_obs, actions=action, rewards=reward, terminated=float(stored_terminal))
         memory.advance()
         obs = next_obs
         if terminated or truncated:
-            obs, _ = env.reset()
+            obs, info = env.reset()
 
         # --- loss --- Huber TD error against the target network's best valid next action
         learning = global_step > args.learning_starts and memory.size >= args.batch_size
@@ -298,16 +318,17 @@ def main(args: Args) -> None:
             q_taken = q_taken.gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
             loss = F.smooth_l1_loss(q_taken, td_target)
 
-            # --- update --- one gradient step; the target network follows every target_network_frequency
+            # --- update --- one gradient step
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             updates += 1
-            if updates % args.target_network_frequency == 0:
-                target_network.load_state_dict(q_network.state_dict())
             if updates % 100 == 0:
                 tb.add_scalar("losses/td_loss", loss.item(), global_step)
                 tb.add_scalar("losses/q_values", q_taken.mean().item(), global_step)
+        # the target network follows every target_network_frequency env steps (the authors' target_q counts steps)
+        if learning and global_step % args.target_network_frequency == 0:
+            target_network.load_state_dict(q_network.state_dict())
 
         if tracker.due(global_step == args.total_timesteps):
             tb.add_scalar("charts/SPS", tracker.sps(global_step), global_step)

@@ -48,7 +48,8 @@ class Args(dqn_family.TaskEnvArgs):
     end_e: float | None = None
     """final exploration rate (default: 0.1 for atari and miniworld; 0.01 otherwise)"""
     exploration_steps: int | None = None
-    """env steps per task over which epsilon decays linearly (default: 1_000_000 for atari and miniworld; 5_000)"""
+    """env steps per task over which epsilon decays linearly (default: 1_000_000 for atari and miniworld; 5_000);
+    on atari counted from learning_starts (DeepMind's DQN code), elsewhere from step 0"""
     clip_rewards: bool | None = None
     """sign-clip rewards (default: on for atari and miniworld, the Atari convention; off otherwise)"""
 
@@ -143,6 +144,8 @@ def main(args: Args) -> None:
     target_network.load_state_dict(q_network.state_dict())
     optimizer = dqn_family.make_optimizer(args.optimizer, q_network.parameters(), args.learning_rate)
     obs, infos = envs.reset(seed=args.seed)
+    family = cli.family_of(args.env_id, FAMILY_DEFAULTS, SCRIPT)
+    life_loss = dqn_family.life_loss_is_terminal(args.env_id, env_kwargs)  # Nature DQN's rule on the nature preset
     masks = torch.as_tensor(task_action_masks(infos, num_tasks, num_actions), device=device)
     task_ids = torch.arange(num_tasks, device=device)
     discounts = [args.gamma] * num_tasks if args.gamma is not None else getattr(envs.unwrapped, "task_discounts", None)
@@ -191,15 +194,18 @@ def main(args: Args) -> None:
     steps_per_task = args.total_timesteps // num_tasks
     while task_step < steps_per_task:
         # --- rollout --- epsilon-greedy in every task; each transition goes to its task's memory
-        epsilon = dqn_family.linear_schedule(args.start_e, args.end_e, args.exploration_steps, task_step)
+        epsilon = dqn_family.exploration_epsilon(args.start_e, args.end_e, args.exploration_steps, task_step,
+                                                 args.learning_starts, family)  # fmt: skip
         with torch.no_grad():
             q_values = q_network.get_q_values(layout.to_tensor(obs, device), task_ids)
         actions = dqn_family.masked_epsilon_greedy(q_values, masks, epsilon).cpu().numpy()
+        lives = infos.get("lives")
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+        stored_terminals = dqn_family.training_terminations(terminations, infos.get("lives"), lives, life_loss)
         for task in np.flatnonzero(~autoreset):  # an autoreset step is no transition
             reward = np.sign(rewards[task]) if args.clip_rewards else rewards[task]
             memory.add(task, obs=obs[task], next_obs=next_obs[task], actions=actions[task], rewards=reward,
-                       terminations=terminations[task])  # fmt: skip
+                       terminations=stored_terminals[task])  # fmt: skip
         obs, autoreset = next_obs, np.logical_or(terminations, truncations)
         global_step += num_tasks
         task_step += 1

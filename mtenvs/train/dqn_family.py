@@ -8,6 +8,7 @@ The loss, the targets and what the network is stay in each script.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
+from mtenvs.registration import env_family
 from mtenvs.train import cli, progress
 from mtenvs.train.args import TorchRunArgs
 from mtenvs.train.cli import BadArgument, build_env
@@ -92,6 +94,36 @@ TASK_ENV_RESERVED = {"num_envs": "one env per task, times --eval-episodes to eva
 def linear_schedule(start_e: float, end_e: float, duration: int, t: int) -> float:
     """Epsilon falling linearly from ``start_e`` to ``end_e`` over ``duration`` steps, then constant."""
     return max(start_e + (end_e - start_e) * t / duration, end_e)
+
+
+def exploration_epsilon(
+    start_e: float, end_e: float, duration: int, step: int, learning_starts: int, family: str
+) -> float:
+    """The epsilon of ``step``. On Atari it starts falling when learning starts, as in DeepMind's DQN code and
+    the Actor-Mimic authors' (docs/references.md); elsewhere at step 0, as CleanRL's and D'Eramo et al.'s."""
+    delay = learning_starts if family == "atari" else 0
+    return linear_schedule(start_e, end_e, duration, max(step - delay, 0))
+
+
+def life_loss_is_terminal(env_id: str, env_kwargs: Mapping[str, Any]) -> bool:
+    """Whether a lost life ends the *training* episode: MultiAtari with the ``nature`` preset, as Nature DQN's and
+    the Actor-Mimic authors' code do (the game goes on; only the stored transition is terminal). Machado et al.'s
+    protocol (the ``machado`` preset, MultiAtari's default) ends episodes at game over only."""
+    if env_family(env_id) != "atari":
+        return False
+    from mtenvs.atari.env import MultiAtariEnv  # ale-py only where Atari is used
+
+    default = inspect.signature(MultiAtariEnv).parameters["preset"].default
+    return {**gym.spec(env_id).kwargs, **env_kwargs}.get("preset", default) == "nature"
+
+
+def training_terminations(terminations: Any, lives: Any, previous_lives: Any, life_loss: bool) -> np.ndarray:
+    """The terminal flags stored for training: the env's, or'ed, when ``life_loss`` (:func:`life_loss_is_terminal`),
+    with a drop of ``info["lives"]`` since the previous step. Scalars for one env, arrays for a vector env; an
+    autoreset step (lives back up) is no loss."""
+    if not life_loss:
+        return np.asarray(terminations, dtype=bool)
+    return np.logical_or(terminations, np.asarray(lives) < np.asarray(previous_lives))
 
 
 def masked_epsilon_greedy(q_values: torch.Tensor, masks: torch.Tensor, epsilon: float) -> torch.Tensor:

@@ -168,3 +168,14 @@ def copy_torso(
     torso = {k[len("torso.") :]: v for k, v in source["q_network"].items() if k.startswith("torso.")}
     checkpoint.load_state(network.torso, torso, flag, path, "torso")
     return [f"torso.{k} {tuple(v.shape)}" for k, v in torso.items()]
+
+
+def copy_head(network: QNetwork, source: dict[str, Any], flag: str, path: str) -> str:
+    """Copy the source model's ``head.*`` tensors into ``network`` when both have the same action space; say what
+    happened to the head (the caller prints it). A source over other actions leaves the head freshly initialised."""
+    if source["num_actions"] != network.head.out_features:
+        return (f"re-initialised (the model has {source['num_actions']} actions, this env "
+                f"{network.head.out_features})")  # fmt: skip
+    head = {k[len("head.") :]: v for k, v in source["q_network"].items() if k.startswith("head.")}
+    checkpoint.load_state(network.head, head, flag, path, "head")
+    return "copied (" + ", ".join(f"head.{k} {tuple(v.shape)}" for k, v in head.items()) + ")"

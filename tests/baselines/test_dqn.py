@@ -127,8 +127,50 @@ def test_saved_model_format_and_init_from(dqn, tmp_path, monkeypatch, capsys):
     copied = dqn_format.copy_torso(network, expert, "--init-from", path, [6], "mlp", [80, 80, 80])
     assert len(copied) == 6 and all(torch.equal(network.torso.state_dict()[k], expert["q_network"][f"torso.{k}"])
                                     for k in network.torso.state_dict())  # fmt: skip
+    # The whole network by default (the Actor-Mimic authors' transfer); --reinit-head keeps the torso only.
     dqn.main(tiny(dqn, exp_name="student", task="Acrobot", init_from=path, total_timesteps=150))
-    assert "copied torso.0.weight (80, 6)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "copied torso.0.weight (80, 6)" in out and "head copied (head.weight (3, 80), head.bias (3,))" in out
+    dqn.main(tiny(dqn, exp_name="fresh", task="Acrobot", init_from=path, total_timesteps=150, reinit_head=True))
+    assert "head re-initialised (--reinit-head)" in capsys.readouterr().out
+
+
+def test_target_network_is_copied_every_target_network_frequency_env_steps(dqn, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    copies = []
+
+    class CountingQNetwork(dqn.QNetwork):
+        def load_state_dict(self, *args, **kwargs):
+            copies.append(1)
+            return super().load_state_dict(*args, **kwargs)
+
+    monkeypatch.setattr(dqn, "QNetwork", CountingQNetwork)
+    # Learning from step 100, an update every 10 steps: env steps 110..200 copy 10 times (after 10 *updates*, once).
+    dqn.main(tiny(dqn, total_timesteps=200, train_frequency=10, target_network_frequency=10, eval_episodes=1))
+    assert len(copies) == 1 + 10  # the set-up copy, then one every 10 env steps
+
+
+@pytest.mark.parametrize("preset", ["nature", "machado"])
+def test_a_lost_life_is_a_terminal_transition_with_the_nature_preset(dqn, tmp_path, monkeypatch, preset):
+    monkeypatch.chdir(tmp_path)
+    breakout = json.dumps({"games": ["Breakout"], "preset": preset})
+    dqn.main(
+        dqn.Args(
+            env_id="MultiAtari-v0",
+            task="Breakout",
+            env_kwargs=breakout,
+            total_timesteps=400,
+            learning_starts=10_000,
+            buffer_size=400,
+            checkpoint_interval=400,
+            eval_episodes=1,
+            cuda=False,
+        )
+    )
+    saved = torch.load(run_dir("dqn") / "checkpoint.pt", weights_only=True)
+    terminal = int(saved["replay"]["terminated"].sum())
+    # Random Breakout loses a life about every 35 steps and its game (5 lives) lasts about 180.
+    assert (terminal >= 5) if preset == "nature" else (terminal <= 3)
 
 
 def test_init_from_shape_mismatch_names_both_shapes(dqn, tmp_path, monkeypatch):

@@ -30,6 +30,27 @@ def test_linear_schedule_falls_then_stays():
     np.testing.assert_allclose(values, [1.0, 0.55, 0.1, 0.1])
 
 
+def test_epsilon_starts_falling_when_learning_starts_on_atari_only():
+    assert dqn_family.exploration_epsilon(1.0, 0.1, 100, 50, 50, "atari") == 1.0
+    assert dqn_family.exploration_epsilon(1.0, 0.1, 100, 100, 50, "atari") == pytest.approx(0.55)
+    assert dqn_family.exploration_epsilon(1.0, 0.1, 100, 150, 50, "atari") == pytest.approx(0.1)
+    assert dqn_family.exploration_epsilon(1.0, 0.1, 100, 50, 50, "control") == pytest.approx(0.55)
+
+
+def test_a_lost_life_is_terminal_with_the_nature_preset_only():
+    assert dqn_family.life_loss_is_terminal("MultiAtari-v0", {"preset": "nature"})
+    assert not dqn_family.life_loss_is_terminal("MultiAtari-v0", {})  # machado, the default: game over only
+    assert not dqn_family.life_loss_is_terminal("MultiAtari-v0", {"preset": "machado"})
+    assert not dqn_family.life_loss_is_terminal("MultiControl-v0", {})
+    terminations = np.array([False, False, True, False])
+    lives = np.array([4, 5, 0, 5])
+    before = np.array([5, 5, 1, 0])  # a loss, none, game over, an autoreset (lives back up)
+    stored = dqn_family.training_terminations(terminations, lives, before, life_loss=True)
+    np.testing.assert_array_equal(stored, [True, False, True, False])
+    np.testing.assert_array_equal(dqn_family.training_terminations(terminations, lives, before, False), terminations)
+    assert dqn_family.training_terminations(False, 2, 3, life_loss=True)  # one env's scalars
+
+
 def test_masked_epsilon_greedy_never_takes_a_masked_action():
     q_values = torch.tensor([[1.0, 2.0, 9.0]]).repeat(300, 1)
     masks = torch.tensor([[True, True, False], [True, True, True]]).repeat(150, 1)

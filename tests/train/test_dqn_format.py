@@ -58,3 +58,17 @@ def test_copy_torso_checks_the_fit_and_keeps_the_head(tmp_path):
         dqn_format.copy_torso(target, model, "--init-from", "m.pt", [4], "mlp", [8, 8])
     with pytest.raises(BadArgument, match=r"its --hidden-sizes \[8, 8\] differ from this run's \[4\]"):
         dqn_format.copy_torso(target, model, "--init-from", "m.pt", [6], "mlp", [4])
+
+
+def test_copy_head_copies_a_head_over_the_same_actions_only(tmp_path):
+    source = dqn_format.QNetwork("mlp", (6,), (8, 8), 3)
+    model = write(tmp_path / "m.pt", source)
+    target = dqn_format.QNetwork("mlp", (6,), (8, 8), 3)
+    assert dqn_format.copy_head(target, model, "--init-from", "m.pt") == "copied (head.weight (3, 8), head.bias (3,))"
+    assert torch.equal(target.head.weight, source.head.weight) and torch.equal(target.head.bias, source.head.bias)
+    other = dqn_format.QNetwork("mlp", (6,), (8, 8), 4)
+    fresh = other.head.weight.clone()
+    assert dqn_format.copy_head(other, model, "--init-from", "m.pt") == (
+        "re-initialised (the model has 3 actions, this env 4)"
+    )
+    assert torch.equal(other.head.weight, fresh)
