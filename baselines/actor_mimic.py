@@ -7,7 +7,9 @@ space). On states from task i it is trained towards expert E_i (a `dqn.py --save
     feature regression  L_feature^i = || f_i(h_AMN(s)) - h_Ei(s) ||^2    (f_i: a linear map per task)
     loss                = sum_i sum_(s in minibatch_i)  L_policy^i + beta/2 * L_feature^i
 
-Both softmaxes run over task i's valid actions only (`info["action_mask"]`). The AMN itself collects
+For vector observations the AMN also reads the one-hot task id (`--task-input`, on by default there:
+MultiControl pads every task's state to one vector, and some tasks' states coincide); for pixels it does not,
+as in the paper. Both softmaxes run over task i's valid actions only (`info["action_mask"]`). The AMN itself collects
 the data, acting epsilon-greedy (epsilon = 0.1) on every task; each task has its own replay memory of
 visited states, and every update draws a minibatch from every task. `--save-model` writes an
 "mtenvs-amn/1" checkpoint whose torso `dqn.py --init-from` copies (the transfer step).
@@ -32,7 +34,7 @@ from mtenvs.train.dqn_format import AMN_FORMAT, QNetwork
 from mtenvs.train.observations import task_action_masks
 
 SCRIPT = os.path.basename(__file__)
-CHECKPOINT_FORMAT = "mtenvs-amn-train/3"  # /3: PaperAdam keeps adam.lua's gamma, not eps
+CHECKPOINT_FORMAT = "mtenvs-amn-train/3"  # /3: adam.lua's PaperAdam (gamma, not eps); the task input
 
 
 # The run flags (mtenvs.train.args) and the flags of every one-env-per-task script (dqn_family.TaskEnvArgs).
@@ -56,6 +58,9 @@ class Args(dqn_family.TaskEnvArgs):
     """if toggled, add the feature-regression loss (the paper's AMN-feature)"""
     feature_regression_scale: float = 0.01
     """beta, the weight of the feature-regression loss (paper: 0.01)"""
+    task_input: bool | None = None
+    """True: the AMN also reads the one-hot task id (default: on for vector observations, where tasks can
+    look alike, e.g. MultiControl's padded MountainCar and Car-on-Hill; off for pixels, as in the paper)"""
 
 
 # The paper's Atari settings for the pixel families; control scale for vector observations (TwoRooms takes these
@@ -83,8 +88,11 @@ SCHEMA = {
 class ActorMimicNetwork(QNetwork):
     """The AMN: a QNetwork whose outputs are policy logits, plus a linear map f_i per task onto expert i's features."""
 
-    def __init__(self, torso_type, obs_shape, hidden_sizes, num_actions, expert_feature_dims: list[int] | None):
-        super().__init__(torso_type, obs_shape, hidden_sizes, num_actions)
+    def __init__(
+        self, torso_type, obs_shape, hidden_sizes, num_actions, expert_feature_dims: list[int] | None,
+        task_inputs: int = 0,
+    ):  # fmt: skip
+        super().__init__(torso_type, obs_shape, hidden_sizes, num_actions, task_inputs)
         if expert_feature_dims is not None:
             self.feature_projections = nn.ModuleList(nn.Linear(self.feature_dim, d) for d in expert_feature_dims)
 
@@ -103,8 +111,11 @@ def actor_mimic_losses(
     feature_regression: bool,
 ) -> dict[str, torch.Tensor]:
     """Per-task policy- and feature-regression losses (vectors over tasks) and the action agreement."""
-    logits, features = amn(torch.cat(obs_per_task))
     sizes = [len(obs) for obs in obs_per_task]
+    task_ids = torch.repeat_interleave(
+        torch.arange(len(sizes), device=masks.device), torch.tensor(sizes).to(masks.device)
+    )
+    logits, features = amn(torch.cat(obs_per_task), task_ids)
     policy, feature, agreement = [], [], []
     for task, (obs, task_logits, task_features) in enumerate(
         zip(obs_per_task, logits.split(sizes), features.split(sizes), strict=True)
@@ -216,10 +227,12 @@ def main(args: Args) -> None:
     masks = torch.as_tensor(masks_np, device=device)
     experts = [e.to(device) for e in load_experts(args.experts, task_names, obs_space.shape, num_actions, masks_np)]
     torso_type = dqn_format.torso_type_of(layout.shape)
+    task_inputs = num_tasks if dqn_family.task_input_of(args.task_input, layout) else 0
     amn = ActorMimicNetwork(
         torso_type, layout.shape, args.hidden_sizes, num_actions,
-        [e.feature_dim for e in experts] if args.feature_regression else None,
+        [e.feature_dim for e in experts] if args.feature_regression else None, task_inputs,
     ).to(device)  # fmt: skip
+    task_ids = torch.arange(num_tasks, device=device)  # the rollout env of task i is env i
     if args.optimizer == "paper_adam":
         optimizer = PaperAdam(amn.parameters(), lr=args.learning_rate)
     else:
@@ -258,8 +271,8 @@ def main(args: Args) -> None:
         if eval_envs is None:
             eval_envs, _ = dqn_family.task_envs(args.env_id, env_kwargs, args.eval_episodes, "Actor-Mimic")
         seed = args.seed + 10_000
-        amn_returns = dqn_family.evaluate_tasks(eval_envs, layout, lambda x, _: amn(x)[0], masks, args.eval_epsilon,
-                                                seed, device)  # fmt: skip
+        amn_returns = dqn_family.evaluate_tasks(eval_envs, layout, lambda x, ids: amn(x, ids)[0], masks,
+                                                args.eval_epsilon, seed, device)  # fmt: skip
         if expert_returns is None:  # the experts are fixed: evaluated once (each on every task), logged every time
             expert_returns = [
                 dqn_family.evaluate_tasks(eval_envs, layout, lambda x, _, e=expert: e(x)[0], masks, args.eval_epsilon,
@@ -276,7 +289,7 @@ def main(args: Args) -> None:
     while task_step < steps_per_task:
         # --- rollout --- the AMN acts epsilon-greedy in every task; visited states go to that task's memory
         with torch.no_grad():
-            logits, _ = amn(layout.to_tensor(obs, device))
+            logits, _ = amn(layout.to_tensor(obs, device), task_ids)
         actions = dqn_family.masked_epsilon_greedy(logits, masks, args.epsilon)
         for task in np.flatnonzero(~autoreset):
             memory.add(task, obs=obs[task])

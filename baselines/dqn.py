@@ -232,7 +232,7 @@ def main(args: Args) -> None:
             source, _ = dqn_format.load_model(args.init_from, "--init-from", TRANSFER_FORMATS)
         hidden = list(args.hidden_sizes) if torso_type == "mlp" else None
         copied = dqn_format.copy_torso(q_network, source, "--init-from", args.init_from, list(obs_space.shape),
-                                       torso_type, hidden)  # fmt: skip
+                                       torso_type, hidden, args.task)  # fmt: skip
         head = "re-initialised (--reinit-head)"
         if not args.reinit_head:
             head = dqn_format.copy_head(q_network, source, "--init-from", args.init_from)

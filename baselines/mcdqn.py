@@ -27,7 +27,7 @@ from mtenvs.train import checkpoint, cli, dqn_family, dqn_format, progress, repl
 from mtenvs.train.observations import task_action_masks
 
 SCRIPT = os.path.basename(__file__)
-CHECKPOINT_FORMAT = "mtenvs-mcdqn-train/2"
+CHECKPOINT_FORMAT = "mtenvs-mcdqn-train/3"  # /3: the network may read the task id
 MODEL_FORMAT = "mtenvs-mcdqn/1"
 
 
@@ -52,6 +52,9 @@ class Args(dqn_family.TaskEnvArgs):
     on atari counted from learning_starts (DeepMind's DQN code), elsewhere from step 0"""
     clip_rewards: bool | None = None
     """sign-clip rewards (default: on for atari and miniworld, the Atari convention; off otherwise)"""
+    task_input: bool | None = None
+    """True: the network also reads the one-hot task id (default: on for vector observations, where tasks can
+    look alike, e.g. MultiControl's padded MountainCar and Car-on-Hill; off for pixels, as in the paper)"""
 
 
 # Nature DQN's settings (Mnih et al. 2015) for the pixel families; dqn.py's control settings for vector observations.
@@ -87,9 +90,12 @@ class QNetwork(nn.Module):
     """
 
     def __init__(self, torso_type: str, obs_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], num_actions: int,
-                 num_tasks: int):  # fmt: skip
+                 num_tasks: int, task_input: bool = False):  # fmt: skip
         super().__init__()
-        torso, task_dim = dqn_format.build_torso(torso_type, obs_shape, hidden_sizes)
+        self.task_inputs = num_tasks if task_input else 0  # vector observations only (dqn_family.task_input_of)
+        torso, task_dim = dqn_format.build_torso(
+            torso_type, (obs_shape[0] + self.task_inputs, *obs_shape[1:]), hidden_sizes
+        )
         self.torso = torso[:-2]
         first = nn.Sequential(torso[-2], torso[-1])  # task 0's hidden layer: drawn where the DQN draws its last one
         shared_dim = first[0].in_features
@@ -100,6 +106,8 @@ class QNetwork(nn.Module):
 
     def get_q_values(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """Q(s, .) of every row from the layers of that row's task (``x`` as ObservationLayout.to_tensor gives it)."""
+        if self.task_inputs:
+            x = torch.cat([x, nn.functional.one_hot(task_ids, self.task_inputs).to(x.dtype)], dim=1)
         shared = self.torso(x)
         q_values = shared.new_zeros(len(x), self.heads[0].out_features)
         for task in torch.unique(task_ids).tolist():
@@ -115,7 +123,7 @@ def model_file(q_network: QNetwork, args: Args, env_kwargs: dict, task_names, ob
         "obs_shape": list(obs_shape), "num_actions": q_network.heads[0].out_features,
         "action_masks": masks.int().tolist(), "torso_type": dqn_format.torso_type_of(obs_shape),
         "hidden_sizes": list(args.hidden_sizes) if len(obs_shape) == 1 else [], "q_network": q_network.state_dict(),
-        "args": asdict(args), "global_step": global_step,
+        "task_inputs": q_network.task_inputs, "args": asdict(args), "global_step": global_step,
     }  # fmt: skip
 
 
@@ -139,8 +147,10 @@ def main(args: Args) -> None:
     what = f"--buffer-size {args.buffer_size} (x {num_tasks} tasks of {obs_space.shape} {obs_space.dtype} transitions)"
     cli.require_memory(replay.nbytes(fields, num_tasks * args.buffer_size), what)
     torso_type = dqn_format.torso_type_of(layout.shape)
-    q_network = QNetwork(torso_type, layout.shape, args.hidden_sizes, num_actions, num_tasks).to(device)
-    target_network = QNetwork(torso_type, layout.shape, args.hidden_sizes, num_actions, num_tasks).to(device)
+    task_input = dqn_family.task_input_of(args.task_input, layout)
+    q_network = QNetwork(torso_type, layout.shape, args.hidden_sizes, num_actions, num_tasks, task_input).to(device)
+    target_network = QNetwork(torso_type, layout.shape, args.hidden_sizes, num_actions, num_tasks, task_input)
+    target_network = target_network.to(device)
     target_network.load_state_dict(q_network.state_dict())
     optimizer = dqn_family.make_optimizer(args.optimizer, q_network.parameters(), args.learning_rate)
     obs, infos = envs.reset(seed=args.seed)

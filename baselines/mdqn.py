@@ -4,7 +4,9 @@ One DQN trained on all tasks at once: one network, one output per action of the 
 space, with each task's invalid actions masked out (`info["action_mask"]`) when acting and in the
 max of the target. One env and one replay memory per task; every update draws a minibatch from every
 task's memory and takes one Huber-loss step on all of them together. Nature-DQN settings for pixel
-envs, the control settings of dqn.py for vector envs.
+envs, the control settings of dqn.py for vector envs. For vector observations the network also reads the
+one-hot task id (``--task-input``, on by default there): MultiControl's padded states of different tasks
+can be identical, which no network without the task id can tell apart. Pixels: no task input, as the paper.
 
 Details, defaults and results: docs/actor_mimic.md. Conventions shared by every baseline: docs/baselines.md.
 """
@@ -23,7 +25,7 @@ from mtenvs.train import checkpoint, cli, dqn_family, dqn_format, progress, repl
 from mtenvs.train.observations import task_action_masks
 
 SCRIPT = os.path.basename(__file__)
-CHECKPOINT_FORMAT = "mtenvs-mdqn-train/2"
+CHECKPOINT_FORMAT = "mtenvs-mdqn-train/3"  # /3: the network may read the task id
 MODEL_FORMAT = "mtenvs-mdqn/1"  # dqn_format's mtenvs-dqn/1 layout, trained on every task (task None)
 
 
@@ -48,6 +50,9 @@ class Args(dqn_family.TaskEnvArgs):
     on atari counted from learning_starts (DeepMind's DQN code), elsewhere from step 0"""
     clip_rewards: bool | None = None
     """sign-clip rewards (default: on for atari and miniworld, the Atari convention; off otherwise)"""
+    task_input: bool | None = None
+    """True: the network also reads the one-hot task id (default: on for vector observations, where tasks can
+    look alike, e.g. MultiControl's padded MountainCar and Car-on-Hill; off for pixels, as in the paper)"""
 
 
 # Nature DQN's settings (Mnih et al. 2015) for the pixel families; dqn.py's control settings for vector observations.
@@ -76,15 +81,12 @@ SCHEMA = {
 
 
 class QNetwork(dqn_format.QNetwork):
-    """dqn.py's network (mtenvs-dqn/1), shared by all tasks: `torso` and one `head` over the union action space."""
+    """dqn.py's network (mtenvs-dqn/1), shared by all tasks: `torso` and one `head` over the union action space;
+    with ``task_input`` the torso also reads the one-hot task id."""
 
     def __init__(self, torso_type: str, obs_shape: tuple[int, ...], hidden_sizes: tuple[int, ...], num_actions: int,
-                 num_tasks: int):  # fmt: skip
-        super().__init__(torso_type, obs_shape, hidden_sizes, num_actions)
-
-    def get_q_values(self, x: torch.Tensor, task_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """Q(s, .) of every row; the task ids are unused: every task shares the head."""
-        return self.head(self.torso(x))
+                 num_tasks: int, task_input: bool = False):  # fmt: skip
+        super().__init__(torso_type, obs_shape, hidden_sizes, num_actions, num_tasks if task_input else 0)
 
 
 def model_file(q_network: QNetwork, args: Args, env_kwargs: dict, task_names, obs_shape, masks, global_step) -> dict:
@@ -117,8 +119,10 @@ def main(args: Args) -> None:
     what = f"--buffer-size {args.buffer_size} (x {num_tasks} tasks of {obs_space.shape} {obs_space.dtype} transitions)"
     cli.require_memory(replay.nbytes(fields, num_tasks * args.buffer_size), what)
     torso_type = dqn_format.torso_type_of(layout.shape)
-    q_network = QNetwork(torso_type, layout.shape, args.hidden_sizes, num_actions, num_tasks).to(device)
-    target_network = QNetwork(torso_type, layout.shape, args.hidden_sizes, num_actions, num_tasks).to(device)
+    task_input = dqn_family.task_input_of(args.task_input, layout)
+    q_network = QNetwork(torso_type, layout.shape, args.hidden_sizes, num_actions, num_tasks, task_input).to(device)
+    target_network = QNetwork(torso_type, layout.shape, args.hidden_sizes, num_actions, num_tasks, task_input)
+    target_network = target_network.to(device)
     target_network.load_state_dict(q_network.state_dict())
     optimizer = dqn_family.make_optimizer(args.optimizer, q_network.parameters(), args.learning_rate)
     obs, infos = envs.reset(seed=args.seed)

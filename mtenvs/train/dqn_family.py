@@ -96,6 +96,18 @@ def linear_schedule(start_e: float, end_e: float, duration: int, t: int) -> floa
     return max(start_e + (end_e - start_e) * t / duration, end_e)
 
 
+def task_input_of(requested: bool | None, layout: ObservationLayout) -> bool:
+    """Whether a network shared by every task reads the one-hot task id: as ``requested`` (``--task-input``), by
+    default for vector observations (MultiControl pads every task's state to one vector, so MountainCar's and
+    Car-on-Hill's (x, v, 0, 0, 0, 0) look alike) and never for pixels (the papers' Atari games differ in their
+    pixels; the paper's networks read no task id)."""
+    if requested is None:
+        return not layout.image
+    if requested and layout.image:
+        raise BadArgument("--task-input needs vector observations; this env gives images, which show their task.")
+    return requested
+
+
 def exploration_epsilon(
     start_e: float, end_e: float, duration: int, step: int, learning_starts: int, family: str
 ) -> float:

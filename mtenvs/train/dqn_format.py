@@ -11,6 +11,8 @@ loaded with ``torch.load(weights_only=True)``, CRC and structure checked first):
     num_actions   size of the env's (union) action space
     action_mask   list[int], the task's valid actions (1 = valid)
     torso_type    "mlp" | "nature_cnn";  hidden_sizes: list[int] (mlp only)
+    task_inputs   optional int (absent: 0): a one-hot task id of this size joins a vector observation at
+                  the torso's input (mdqn.py and actor_mimic.py, where tasks' observations alias)
     q_network     state_dict: torso.* (features = the last hidden layer's ReLU output),
                   head.* (Linear(feature_dim, num_actions))
     args, global_step
@@ -82,23 +84,40 @@ def torso_type_of(obs_shape: Sequence[int]) -> str:
 class QNetwork(nn.Module):
     """``torso`` to the last hidden layer's features, ``head`` to one output per action of the union space.
 
-    Inputs are float batches as :meth:`mtenvs.train.observations.ObservationLayout.to_tensor` gives them."""
+    Inputs are float batches as :meth:`mtenvs.train.observations.ObservationLayout.to_tensor` gives them. With
+    ``task_inputs`` T > 0 (vector observations only) the torso also reads the one-hot of each row's task id (the
+    ``task_ids`` argument), so tasks whose observations look alike stay apart."""
 
-    def __init__(self, torso_type: str, obs_shape: Sequence[int], hidden_sizes: Sequence[int], num_actions: int):
+    def __init__(
+        self, torso_type: str, obs_shape: Sequence[int], hidden_sizes: Sequence[int], num_actions: int,
+        task_inputs: int = 0,
+    ):  # fmt: skip
         super().__init__()
-        self.torso, self.feature_dim = build_torso(torso_type, obs_shape, hidden_sizes)
+        if task_inputs and torso_type != "mlp":
+            raise ValueError(f"task_inputs ({task_inputs}) need vector observations, not a {torso_type} torso")
+        self.task_inputs = task_inputs
+        shape = (obs_shape[0] + task_inputs, *obs_shape[1:])
+        self.torso, self.feature_dim = build_torso(torso_type, shape, hidden_sizes)
         self.head = nn.Linear(self.feature_dim, num_actions)
 
-    def get_features(self, x: torch.Tensor) -> torch.Tensor:
+    def torso_input(self, x: torch.Tensor, task_ids: torch.Tensor | None) -> torch.Tensor:
+        """``x``, with the one-hot task ids beside it when the network reads them."""
+        if not self.task_inputs:
+            return x
+        if task_ids is None:
+            raise ValueError(f"this network reads the task id ({self.task_inputs} tasks): pass task_ids")
+        return torch.cat([x, nn.functional.one_hot(task_ids, self.task_inputs).to(x.dtype)], dim=1)
+
+    def get_features(self, x: torch.Tensor, task_ids: torch.Tensor | None = None) -> torch.Tensor:
         """The last hidden layer (what Actor-Mimic's feature regression targets)."""
-        return self.torso(x)
+        return self.torso(self.torso_input(x, task_ids))
 
-    def get_q_values(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.torso(x))
+    def get_q_values(self, x: torch.Tensor, task_ids: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.get_features(x, task_ids))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, task_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(outputs, features): Q-values for a DQN, policy logits for the AMN."""
-        features = self.torso(x)
+        features = self.get_features(x, task_ids)
         return self.head(features), features
 
 
@@ -119,6 +138,7 @@ def model_payload(
         "action_mask": [int(v) for v in action_mask],
         "torso_type": torso_type,
         "hidden_sizes": list(hidden_sizes) if torso_type == "mlp" else [],
+        "task_inputs": network.task_inputs,
         "q_network": network.state_dict(),
         "args": {k: list(v) if isinstance(v, tuple) else v for k, v in args.items()},
         "global_step": global_step,
@@ -134,15 +154,22 @@ def load_model(path: str | Path, flag: str, formats: Sequence[str] = (DQN_FORMAT
         raise BadArgument(f"{flag} {path} is not {what}: its format is {model['format']!r}.")
     if model["torso_type"] not in ("mlp", "nature_cnn"):
         raise BadArgument(f"{flag} {path} is not {what}: unknown torso_type {model['torso_type']!r}.")
+    task_inputs = model.setdefault("task_inputs", 0)  # files written before task inputs have none
+    if (
+        not isinstance(task_inputs, int)
+        or isinstance(task_inputs, bool)
+        or not 0 <= task_inputs <= len(model["task_names"])
+    ):
+        raise BadArgument(f"{flag} {path} is not {what}: task_inputs {task_inputs!r} is not in 0..number of tasks.")
     try:  # obs_shape is the env's (channel-last for MiniWorld); the network takes images channel-first
         shape = ObservationLayout.of_shape(model["obs_shape"]).shape
+        declared = (model["torso_type"], shape, model["hidden_sizes"], model["num_actions"], task_inputs)
         with torch.device("meta"):  # sizes only: nothing allocated, no RNG drawn
-            size = sum(p.numel() for p in QNetwork(model["torso_type"], shape, model["hidden_sizes"],
-                                                    model["num_actions"]).parameters())  # fmt: skip
+            size = sum(p.numel() for p in QNetwork(*declared).parameters())
         held = sum(v.numel() for v in model["q_network"].values() if isinstance(v, torch.Tensor))
         if size > held:  # a file that declares a network larger than the weights it holds
             raise ValueError(f"they declare {size} parameters, its q_network holds {held}")
-        network = QNetwork(model["torso_type"], shape, model["hidden_sizes"], model["num_actions"])
+        network = QNetwork(*declared)
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise BadArgument(f"{flag} {path} is not {what}: its shapes do not build a network ({error}).") from None
     checkpoint.load_state(network, model["q_network"], flag, str(path), "q_network")
@@ -151,9 +178,13 @@ def load_model(path: str | Path, flag: str, formats: Sequence[str] = (DQN_FORMAT
 
 def copy_torso(
     network: QNetwork, source: dict[str, Any], flag: str, path: str, obs_shape: Sequence[int], torso_type: str,
-    hidden_sizes: Sequence[int] | None,
+    hidden_sizes: Sequence[int] | None, task: str | None = None,
 ) -> list[str]:  # fmt: skip
-    """Copy the source model's ``torso.*`` tensors into ``network`` after checking that they fit; their names."""
+    """Copy the source model's ``torso.*`` tensors into ``network`` after checking that they fit; their names.
+
+    A source that reads a one-hot task id (``task_inputs``) into a network that does not: the one-hot of ``task``
+    is constant, so its column of the first layer's weights is added to that layer's bias (the same function of
+    the observation); a task the source never saw gets the all-zero one-hot, and the note says so."""
     if source["torso_type"] != torso_type:
         raise BadArgument(f"{flag} {path}: its torso is {source['torso_type']}, this run's is {torso_type}.")
     if list(source["obs_shape"]) != list(obs_shape):
@@ -166,8 +197,20 @@ def copy_torso(
             f"{list(hidden_sizes)}; pass --hidden-sizes {' '.join(map(str, source['hidden_sizes']))}."
         )
     torso = {k[len("torso.") :]: v for k, v in source["q_network"].items() if k.startswith("torso.")}
+    copied = [f"torso.{k} {tuple(v.shape)}" for k, v in torso.items()]
+    task_inputs = source.get("task_inputs", 0)
+    if task_inputs and not network.task_inputs and "0.weight" in torso:
+        weight, bias = torso["0.weight"], torso["0.bias"]
+        obs_size = weight.shape[1] - task_inputs
+        names = list(source["task_names"])
+        if task in names:
+            bias = bias + weight[:, obs_size + names.index(task)]
+            copied.append(f"(task input: the one-hot of {task!r} folded into torso.0.bias)")
+        else:
+            copied.append(f"(task input: {task!r} is not one of the model's tasks {names}, so its one-hot is zero)")
+        torso = {**torso, "0.weight": weight[:, :obs_size], "0.bias": bias}
     checkpoint.load_state(network.torso, torso, flag, path, "torso")
-    return [f"torso.{k} {tuple(v.shape)}" for k, v in torso.items()]
+    return copied
 
 
 def copy_head(network: QNetwork, source: dict[str, Any], flag: str, path: str) -> str:

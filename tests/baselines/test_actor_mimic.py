@@ -23,8 +23,10 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from mtenvs.train import checkpoint, dqn_format
+from mtenvs.train import checkpoint, dqn_family, dqn_format
+from mtenvs.train.cli import BadArgument
 from mtenvs.train.dqn_family import masked_epsilon_greedy
+from mtenvs.train.observations import ObservationLayout
 
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 TASKS = ["CartPole", "MountainCar"]
@@ -138,6 +140,37 @@ def test_policy_loss_is_the_cross_entropy_to_the_experts_boltzmann_policy(am):
         torch.testing.assert_close(losses["policy"][task], expected)
     assert torch.all(losses["feature"] == 0.0)
     assert not hasattr(amn, "feature_projections")
+
+
+@pytest.mark.parametrize("task_input", [True, False])
+def test_the_task_input_tells_apart_tasks_whose_observations_coincide(am, task_input):
+    """MultiControl's padded states of two tasks can be the same vector (MountainCar's and Car-on-Hill's
+    (x, v, 0, 0, 0, 0)); two experts that want opposite actions there can only both be imitated with the task id."""
+    torch.manual_seed(0)
+    experts = [am.QNetwork("mlp", (4,), (4,), 2), am.QNetwork("mlp", (4,), (4,), 2)]
+    with torch.no_grad():
+        for task, expert in enumerate(experts):
+            expert.head.weight.zero_()
+            expert.head.bias.copy_(torch.tensor([5.0, -5.0]) * (1 if task == 0 else -1))
+    amn = am.ActorMimicNetwork("mlp", (4,), (16,), 2, None, task_inputs=2 if task_input else 0)
+    optimizer = torch.optim.Adam(amn.parameters(), lr=1e-2)
+    masks = torch.ones(2, 2, dtype=torch.bool)
+    for _ in range(200):
+        shared = torch.randn(16, 4)
+        losses = am.actor_mimic_losses(amn, experts, [shared, shared], masks, 1.0, feature_regression=False)
+        optimizer.zero_grad()
+        am.amn_loss(losses, 16, 0.0).backward()
+        optimizer.step()
+    agreement = losses["agreement"].sum().item()
+    assert agreement == 2.0 if task_input else agreement <= 1.0 + 1e-6
+
+
+def test_task_input_defaults_on_for_vectors_and_is_refused_for_images():
+    vector, image = ObservationLayout.of_shape((6,)), ObservationLayout.of_shape((4, 84, 84))
+    assert dqn_family.task_input_of(None, vector) and not dqn_family.task_input_of(None, image)
+    assert not dqn_family.task_input_of(False, vector)
+    with pytest.raises(BadArgument, match="--task-input needs vector observations"):
+        dqn_family.task_input_of(True, image)
 
 
 def test_feature_regression_pulls_the_projected_features_onto_the_experts_last_hidden_layer(am):
@@ -364,7 +397,9 @@ def test_dqn_experts_load_and_dqn_init_from_takes_the_amn(am, tmp_path):
     (amn,) = (tmp_path / "runs").glob("*/amn.pt")
     transfer = subprocess.run([*dqn, "--total-timesteps", "200", "--init-from", str(amn), "--exp-name", "transfer"],
                               cwd=tmp_path, env=env, check=True, capture_output=True, text=True)  # fmt: skip
-    assert "torso.0.weight" in transfer.stdout and "head re-initialised" in transfer.stdout
+    # The whole AMN (the authors' transfer); its task input, constant for one task, becomes part of a bias.
+    assert "torso.0.weight (80, 5)" in transfer.stdout and "head copied" in transfer.stdout  # CartPole: 4 + 1
+    assert "the one-hot of 'CartPole' folded into torso.0.bias" in transfer.stdout
 
 
 @pytest.mark.parametrize(
