@@ -255,8 +255,8 @@ class PlayData:
     frames: np.ndarray  # uint8 (T, E, H, W)
     actions: np.ndarray  # int64 (T, E): action taken at t
     rewards: np.ndarray  # float32 (T, E): reward of step t
-    died: np.ndarray  # bool (T, E): step t lost a life, ended the game or lost a point
-    truncated: np.ndarray  # bool (T, E): step t ended the episode without a death (time limit)
+    died: np.ndarray  # bool (T, E): step t was a death (death_labels: a lost life, or a lost point without lives)
+    truncated: np.ndarray  # bool (T, E): step t ended the episode without a death (frame cap, a game won or timed out)
     episode_start: np.ndarray  # int64 (T, E): index of the first step of t's episode
 
     @classmethod
@@ -457,6 +457,16 @@ def make_planner(args: Args, envs, rng: np.random.Generator) -> Planner:
     return Planner(base.action_masks[games], per_game[games], args.num_sequences, args.horizon, rng)
 
 
+def death_labels(
+    terminations: np.ndarray, life_lost: np.ndarray, rewards: np.ndarray, has_lives: np.ndarray
+) -> np.ndarray:
+    """Which env steps are deaths (the paper: d = 1 "if we die"). In a game with lives (Breakout, DemonAttack) a
+    death is a lost life, the last one included (its game over); in a game without (Pong) it is a lost point, a
+    negative reward. A game that ends otherwise (Pong's winning 21st point, Boxing's or Tennis' clock running out,
+    the frame cap) is no death, nor is a negative reward in a game with lives."""
+    return np.where(has_lives, life_lost | terminations, rewards < 0)
+
+
 # --- rollout ---
 def play(envs, num_steps, seed, model, planner, args, device, meter, label, writer=None, first_step=0, record=True):
     """Play num_steps steps in every env (uniformly at random without a planner); return the play data (None unless
@@ -469,6 +479,7 @@ def play(envs, num_steps, seed, model, planner, args, device, meter, label, writ
     data = PlayData.zeros(num_steps if record else 1, num_envs, *obs.shape[2:])  # without record: one scratch row
     episodes: list[tuple[int, float]] = []
     lives = infos["lives"].copy()
+    has_lives = lives > 0  # each env plays one game (grouped tasks); ALE reports 0 lives for games without
     needs_fire = fire_games.copy()  # the first step of an episode and the step after a lost life
     episode_start = np.zeros(num_envs, np.int64)
     for step in range(num_steps):
@@ -485,8 +496,8 @@ def play(envs, num_steps, seed, model, planner, args, device, meter, label, writ
         # With same-step autoreset, infos["lives"] of an ended env is already the new episode's.
         life_lost = (infos["lives"] < lives) & ~ended
         data.actions[t], data.rewards[t] = actions, rewards
-        data.died[t] = terminations | life_lost | (rewards < 0)
-        data.truncated[t] = truncations & ~data.died[t]
+        data.died[t] = death_labels(terminations, life_lost, rewards, has_lives)
+        data.truncated[t] = ended & ~data.died[t]  # the window's later targets belong to the next episode
         needs_fire = fire_games & (ended | life_lost)
         lives = infos["lives"].copy()
         episode_start[ended] = step + 1

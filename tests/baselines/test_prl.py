@@ -139,6 +139,17 @@ def test_controls_encode_fire_horizontal_vertical():
 
 
 # --- data ---
+def test_deaths_are_lost_lives_or_lost_points_never_a_game_won_or_timed_out():
+    # Envs: Breakout losing a life, Breakout losing its last (game over), Pong losing a point, Pong winning its
+    # 21st point (game over), Boxing's clock running out (game over, no lives), Breakout's 108k-frame cap.
+    terminations = np.array([False, True, False, True, True, False])
+    life_lost = np.array([True, False, False, False, False, False])
+    rewards = np.array([0.0, 0.0, -1.0, 1.0, 0.0, 0.0])
+    has_lives = np.array([True, True, False, False, False, True])
+    died = prl.death_labels(terminations, life_lost, rewards, has_lives)
+    assert died.tolist() == [True, True, True, False, False, False]
+
+
 def test_window_targets_follow_the_paper_definitions():
     # One env, 8 steps: reward at step 1, death at step 3, a time-limit end at step 6.
     data = prl.PlayData(
