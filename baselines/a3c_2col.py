@@ -165,6 +165,7 @@ def main(args: Args) -> None:
         loss = policy_loss - args.ent_coef * entropy_loss + args.value_coef * value_loss
 
         # --- update --- one RMSProp step; each part of agent.columns() is clipped on its own
+        actor_critic.anneal_learning_rate(optimizer, args, update_start_step)
         optimizer.zero_grad()
         loss.backward()
         grad_norms = [nn.utils.clip_grad_norm_(column.parameters(), args.max_grad_norm) for column in agent.columns()]

@@ -178,6 +178,7 @@ def main(args: Args) -> None:
         loss = policy_loss + c_kl * kl_loss - c_ent * entropy_loss + args.value_coef * value_loss
 
         # --- update --- one RMSProp step; every column (pi0's and each task's) is clipped on its own
+        actor_critic.anneal_learning_rate(optimizer, args, update_start_step)
         optimizer.zero_grad()
         loss.backward()
         columns = [agent.distilled, *agent.tasks]

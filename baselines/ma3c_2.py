@@ -236,6 +236,7 @@ def main(args: Args) -> None:
 
         # --- update --- one RMSProp step on the shared and the task layers together (the tasks' losses
         # meet in the shared layers, so the gradient is clipped as a whole)
+        actor_critic.anneal_learning_rate(optimizer, args, update_start_step)
         optimizer.zero_grad()
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)

@@ -67,6 +67,9 @@ class ActorCriticArgs(TorchRunArgs):
     """width of the MLP torso (vector observations) or of the LSTM (pixel observations); default per env family"""
     clip_rewards: bool | None = None
     """sign-clip rewards (the Atari convention; default per env family); the env never clips"""
+    anneal_lr: bool = False
+    """if toggled, the learning rate falls linearly from --learning-rate to 0 over the budget (Mnih et al.'s A3C);
+    off: constant (A2C's)"""
     eval_interval: int = 50_000
     """evaluate the policies every this many env steps (0 disables)"""
     eval_episodes: int = 8
@@ -121,6 +124,14 @@ def family_defaults(families: Sequence[str] = tuple(FAMILY_DEFAULTS), **own: Any
                 value = value[family]
             defaults[family][name] = value
     return defaults
+
+
+def anneal_learning_rate(optimizer: torch.optim.Optimizer, args: ActorCriticArgs, step: int) -> None:
+    """With ``--anneal-lr``, set the rate of the update whose rollout began at env step ``step``: ``learning_rate *
+    (1 - step / total_timesteps)``, Mnih et al.'s linear annealing to 0 (the first update at the full rate)."""
+    if args.anneal_lr:
+        for group in optimizer.param_groups:
+            group["lr"] = args.learning_rate * max(0.0, 1.0 - step / args.total_timesteps)
 
 
 def require_one_update(total_timesteps: int, num_envs: int, num_steps: int) -> None:

@@ -209,7 +209,7 @@ def test_actor_critic_args_have_a_rule_for_every_numeric_field_they_add():
     from mtenvs.train.cli import check_rules
 
     added = {f.name for f in fields(actor_critic.ActorCriticArgs)} - {f.name for f in fields(TorchRunArgs)}
-    numeric = added - {"env_id", "env_kwargs", "clip_rewards", "total_timesteps"}  # total_timesteps: COMMON_RULES
+    numeric = added - {"env_id", "env_kwargs", "clip_rewards", "anneal_lr", "total_timesteps"}  # total_timesteps: COMMON_RULES
     ruled = {name for rule in actor_critic.ARG_RULES for name in rule.names}
     assert ruled == numeric
     check_rules(actor_critic.ActorCriticArgs(), actor_critic.ARG_RULES)  # the defaults pass
@@ -234,3 +234,18 @@ def test_family_defaults_add_a_scripts_own_to_the_shared_ones():
     assert shared["atari"]["num_envs"] == 64  # the shared table is not changed
     with pytest.raises(ValueError, match=r"beta: one default per family of \['tworooms', 'atari'\], got \['atari'\]"):
         actor_critic.family_defaults(("tworooms", "atari"), beta={"atari": 1.0})
+
+
+def test_anneal_lr_falls_linearly_to_zero_and_is_off_by_default():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.RMSprop([parameter], lr=1e-3)
+    annealed = actor_critic.ActorCriticArgs(learning_rate=1e-3, total_timesteps=1000, anneal_lr=True)
+    rates = []
+    for step in (0, 250, 1000, 1200):
+        actor_critic.anneal_learning_rate(optimizer, annealed, step)
+        rates.append(optimizer.param_groups[0]["lr"])
+    assert rates == pytest.approx([1e-3, 7.5e-4, 0.0, 0.0])
+    constant = actor_critic.ActorCriticArgs(learning_rate=1e-3, total_timesteps=1000)
+    optimizer.param_groups[0]["lr"] = 1e-3
+    actor_critic.anneal_learning_rate(optimizer, constant, 500)
+    assert optimizer.param_groups[0]["lr"] == 1e-3
