@@ -301,3 +301,39 @@ def test_bad_arguments_raise_clear_errors(kwargs, message):
 def test_step_before_reset_raises():
     with pytest.raises(RuntimeError, match="reset"):
         MultiControlEnv().step(0)
+
+
+def cross_entropy_method(env: gym.Env, seed: int, iterations: int = 6, population: int = 12) -> list[float]:
+    """A mask-unaware learner: linear policies argmax(W obs) over all of ``env.action_space``, improved by the
+    cross-entropy method. Returns the mean return of each iteration's population."""
+    rng = np.random.default_rng(seed)
+    n_obs, n_actions = env.observation_space.shape[0], int(env.action_space.n)
+    mean, std = np.zeros((n_actions, n_obs)), np.ones((n_actions, n_obs))
+    history, episode_seed = [], seed
+    for _ in range(iterations):
+        weights = mean + std * rng.standard_normal((population, n_actions, n_obs))
+        returns = []
+        for w in weights:
+            obs, _ = env.reset(seed=episode_seed)
+            episode_seed += 1
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(int(np.argmax(w @ obs)))
+                total, done = total + float(reward), terminated or truncated
+            returns.append(total)
+        elite = weights[np.argsort(returns)[-population // 4 :]]
+        mean, std = elite.mean(0), elite.std(0) + 0.1
+        history.append(float(np.mean(returns)))
+    return history
+
+
+def test_a_single_task_set_is_the_plain_gymnasium_env_for_a_mask_unaware_learner():
+    """tasks=["CartPole"] has CartPole's own spaces, so a learner that knows nothing of masks learns exactly as on
+    CartPole-v1 (same seeds: the same returns). task_schedule="fixed" on the default set would add a third action
+    (clamped to "push right") that such a learner must learn to avoid: docs/multi_control.md."""
+    ours, theirs = gym.make("MultiControl-v0", tasks=["CartPole"]), gym.make("CartPole-v1")
+    assert ours.action_space == theirs.action_space == gym.spaces.Discrete(2)
+    assert ours.observation_space.shape == theirs.observation_space.shape == (4,)
+    learned_ours, learned_theirs = cross_entropy_method(ours, seed=3), cross_entropy_method(theirs, seed=3)
+    assert learned_ours == learned_theirs
+    assert learned_ours[-1] > 4 * 23.7  # it learns: four times the random policy's mean return
