@@ -115,8 +115,9 @@ class Args:
     """games where the planner always takes the lowest P(died) (the paper's Breakout and Pong setting)"""
     fire_after_life_loss_games: tuple[str, ...] = ("Breakout",)
     """games where FIRE is pressed on the first step of an episode and after every lost life"""
-    eval_episodes: int = 1
-    """planner episodes per game after the last iteration (0 disables)"""
+    eval_episodes: int = 10
+    """planner episodes per game after the last iteration, and as many uniformly random ones on the same seeds, the
+    reference (0 disables)"""
 
 
 FAMILY_DEFAULTS = {"atari": {"total_timesteps": 60_000}}
@@ -627,7 +628,8 @@ def main(args: Args) -> None:
         iteration, collected, update = iteration + 1, False, 0
         save_checkpoint(None)
 
-    # --- evaluation --- (one planner episode in each of eval_episodes envs per game)
+    # --- evaluation --- (one planner episode in each of eval_episodes envs per game, then one random episode in
+    # each on the same seeds: the planner is judged against random play over as many episodes)
     if args.eval_episodes:
         eval_envs = make_envs(args, env_kwargs, len(game_names) * args.eval_episodes)
         eval_games = np.asarray(eval_envs.unwrapped.env_task_ids)
@@ -635,16 +637,21 @@ def main(args: Args) -> None:
         # Every episode ends within the emulator's frame cap, so this many steps always suffice.
         max_steps, seed = int(eval_envs.unwrapped.emulator_settings["max_episode_frames"]) + 1, args.seed * 1000 + 999
         start_time = time.time()
-        _, episodes = play(eval_envs, max_steps, seed, model, planner, args, device, meter, "evaluation",
-                           first_step=global_step, record=False)  # fmt: skip
+        results = {}
+        for policy, acting in (("planner", planner), ("random", None)):
+            _, episodes = play(eval_envs, max_steps, seed, model, acting, args, device, meter, "evaluation",
+                               first_step=global_step, record=False)  # fmt: skip
+            first = dict(reversed(episodes))  # env -> return of its first episode (the first is written last)
+            results[policy] = {
+                name: [first[i] for i in sorted(first) if eval_games[i] == g] for g, name in enumerate(game_names)
+            }
         eval_envs.close()
-        first = dict(reversed(episodes))  # env -> return of its first episode (reversed: the first is written last)
-        results = {name: [first[i] for i in sorted(first) if eval_games[i] == g] for g, name in enumerate(game_names)}
-        for name, returns in results.items():
-            writer.add_scalar(f"eval/episodic_return/{name}", np.mean(returns), global_step)
+        for name in game_names:
+            writer.add_scalar(f"eval/episodic_return/{name}", np.mean(results["planner"][name]), global_step)
+            writer.add_scalar(f"eval/random_return/{name}", np.mean(results["random"][name]), global_step)
         with open(run_path / "eval_returns.json", "w") as file:
             json.dump(results, file)
-        print(f"evaluation ({time.time() - start_time:.0f} s): planner returns {results}", flush=True)
+        print(f"evaluation ({time.time() - start_time:.0f} s): returns {results}", flush=True)
 
     if args.save_model:
         checkpoint.save(run_path / f"{args.exp_name}.pt", model.state_dict())

@@ -90,23 +90,25 @@ export PYTHONUNBUFFERED=1        # a run stopped by its timeout keeps its last p
 export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the repo
 echo "gpu_check.sh: device $device, working in $work"
 
-# The probe runs a baseline as `python SCRIPT ARGS` would, and then prints the device(s) the script chose
-# through mtenvs.train.run.choose_device and the CUDA memory it allocated: positive evidence that it used the
-# GPU, beside the scripts' own "--cuda: CUDA is not available ..." line when they fall back.
+# The probe runs a baseline as `python SCRIPT ARGS` would, printing the device the script chose through
+# mtenvs.train.run.choose_device when it chooses it, and at exit (a timeout's SIGTERM included) the most CUDA
+# memory it held: positive evidence that it used the GPU, beside the scripts' own "--cuda: CUDA is not
+# available ..." line when they fall back.
 cat >"$work/probe.py" <<'EOF'
 import atexit
+import pathlib
 import runpy
+import signal
 import sys
 
 import mtenvs.train.run as run_module
 
-chosen = []
 choose_device = run_module.choose_device
 
 
 def recording_choose_device(*args, **kwargs):
     device = choose_device(*args, **kwargs)
-    chosen.append(str(device))
+    print(f"gpu_check: device {device.type}", flush=True)
     return device
 
 
@@ -115,13 +117,14 @@ def report():
     import torch
 
     peak = torch.cuda.max_memory_allocated() if torch.cuda.is_initialized() else 0
-    print(f"gpu_check: device {','.join(sorted(set(chosen))) or 'none'}, peak CUDA memory {peak / 2**20:.1f} MiB")
+    print(f"gpu_check: peak CUDA memory {peak / 2**20:.1f} MiB", flush=True)
 
 
 run_module.choose_device = recording_choose_device  # the scripts call run.choose_device(...) at run time
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))  # so that the report runs
 script = sys.argv[1]
 sys.argv = sys.argv[1:]
-sys.path[0] = str(__import__("pathlib").Path(script).parent)  # as `python SCRIPT` sets it
+sys.path[0] = str(pathlib.Path(script).parent)  # as `python SCRIPT` sets it
 runpy.run_path(script, run_name="__main__")
 EOF
 
@@ -165,21 +168,22 @@ row() {
     local IFS=$'\t'
     echo "$*" >"$file"
 }
-# device_used LOG: what the probe saw ("cuda, 1.2 MiB peak", "cpu", "cpu (CUDA fallback)"; "unknown" if killed)
+# device_used LOG: what the probe saw: "cuda, 1.2 MiB peak", "cpu", "cpu (CUDA fallback)", or "unknown"
 device_used() {
-    local probe
-    probe=$(sed -n 's/^gpu_check: device \(.*\), peak CUDA memory \(.*\) MiB$/\1, \2 MiB peak/p' "$1" | tail -n 1)
+    local chosen peak
+    chosen=$(sed -n 's/^gpu_check: device //p' "$1" | sort -u | paste -sd, -)
+    peak=$(sed -n 's/^gpu_check: peak CUDA memory \(.*\) MiB$/\1/p' "$1" | tail -n 1)
     if grep -q -- "--cuda: CUDA is not available on this machine" "$1"; then
         echo "cpu (CUDA fallback)"
-    elif [[ $probe == cuda* ]]; then
-        echo "$probe"
-    elif [[ -n $probe ]]; then
-        echo "${probe%%,*}"
-    else
+    elif [[ -z $chosen ]]; then
         echo unknown
+    elif [[ $chosen == cuda ]]; then
+        echo "cuda, ${peak:-?} MiB peak"
+    else
+        echo "$chosen"
     fi
 }
-# on_expected_device USED: whether USED is the device this check asks for (on CUDA: with memory allocated there)
+# on_expected_device USED: whether USED is the device asked for (on CUDA: with memory allocated there)
 on_expected_device() {
     if [[ $device == cuda ]]; then
         [[ $1 == cuda,* && $1 != "cuda, 0.0 MiB peak" ]]
@@ -330,10 +334,10 @@ families=(
     "miniworld|MultiMaze-v0|{}|--num-envs 16"
 )
 echo "training speed per env family (distral_kl_ent_2col.py, $cuda_flag, at most ${family_seconds} s each):"
-for entry in "${families[@]}"; do
-    IFS='|' read -r family env_id env_kwargs extra <<<"$entry"
+for index in "${!families[@]}"; do
+    IFS='|' read -r family env_id env_kwargs extra <<<"${families[index]}"
     if ! selected "$family"; then continue; fi
-    out="$work/results/families/$family" log="$work/logs/family-$family.log"
+    out="$work/results/families/$index-$family" log="$work/logs/family-$family.log"  # named to sort in run order
     cap=$(time_cap "$family_seconds")
     if ((cap == 0)); then
         row "$out" "$family" "$env_id" FAIL - - - - "not run: the 8-minute budget was spent"
@@ -352,22 +356,19 @@ for entry in "${families[@]}"; do
         row "$out" "$family" "$env_id" FAIL "$used" "${step:--}" "${sps:--}" "$secs" "$(failure_note "$log" "$rc" "$cap")"
     elif [[ -z $last ]]; then
         row "$out" "$family" "$env_id" FAIL "$used" - - "$secs" "no progress line within ${cap} s"
-    elif [[ $used != unknown ]] && ! on_expected_device "$used"; then
+    elif ! on_expected_device "$used"; then
         row "$out" "$family" "$env_id" FAIL "$used" "$step" "$sps" "$secs" "did not train on $device"
-    elif [[ $used == unknown ]] && grep -q -- "--cuda: CUDA is not available on this machine" "$log"; then
-        row "$out" "$family" "$env_id" FAIL "cpu (CUDA fallback)" "$step" "$sps" "$secs" "did not train on $device"
+    elif ((rc == 124)); then
+        row "$out" "$family" "$env_id" pass "$used" "$step" "$sps" "$secs" "stopped at its ${cap} s cap"
     else
-        # A run stopped by SIGTERM never reaches the probe's report: the fallback line is the evidence then.
-        if [[ $used == unknown ]]; then used="$device (no fallback line)"; fi
-        row "$out" "$family" "$env_id" pass "$used" "$step" "$sps" "$secs" \
-            "$(if ((rc == 124)); then echo "stopped at its ${cap} s cap"; else echo "finished"; fi)"
+        row "$out" "$family" "$env_id" pass "$used" "$step" "$sps" "$secs" "finished"
     fi
-    echo "  $family ($env_id): $(cut -f4 "$out"), SPS ${sps:-n/a} at step ${step:-n/a} ($used, ${secs} s)"
+    echo "  $family ($env_id): $(cut -f3 "$out"), SPS ${sps:-n/a} at step ${step:-n/a} ($used, ${secs} s)"
 done
 
 # --- 4. the summary (exit status 1 of the snippet: something failed) ---
 status=0
-"$python" - "$summary" "$work" "$device" "$SECONDS" "${skipped[*]}" "${GPU_CHECK_ONLY:-}" <<'EOF' || status=$?
+"$python" - "$summary" "$work" "$repo" "$device" "$SECONDS" "${skipped[*]}" "${GPU_CHECK_ONLY:-}" <<'EOF' || status=$?
 import datetime
 import os
 import platform
@@ -377,7 +378,7 @@ from pathlib import Path
 
 import torch
 
-summary, work, device, elapsed, skipped, only = sys.argv[1:]
+summary, work, repo, device, elapsed, skipped, only = sys.argv[1:]
 work = Path(work)
 results = work / "results"
 
@@ -393,8 +394,8 @@ def table(header, body):
 
 def git(*args):
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
-    except OSError:
+        return subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True).stdout.strip()
+    except OSError:  # no git
         return ""
 
 
@@ -402,7 +403,7 @@ scripts, families = rows(results / "scripts"), rows(results / "families")
 throughput_failed = (results / "throughput_failed").read_text().strip() if (results / "throughput_failed").exists() else ""
 throughput = [line.split("\t") for line in (results / "throughput.tsv").read_text().splitlines()] \
     if (results / "throughput.tsv").exists() else []
-failed = [r[0] for r in scripts if r[1] != "pass"] + [r[0] for r in families if r[3] != "pass"]
+failed = [r[0] for r in scripts if r[1] != "pass"] + [r[0] for r in families if r[2] != "pass"]
 failed += ["throughput"] if throughput_failed else []
 
 if device == "cuda":
@@ -412,8 +413,8 @@ if device == "cuda":
                             capture_output=True, text=True).stdout.strip() if Path("/usr/bin/nvidia-smi").exists() else "n/a"
 else:
     name, memory, driver = "none: GPU_CHECK_DEVICE=cpu, a dry run of the check's plumbing on the CPU", "n/a", "n/a"
-commit = git("-C", os.environ.get("GPU_CHECK_REPO", "."), "rev-parse", "--short", "HEAD")
-dirty = git("-C", os.environ.get("GPU_CHECK_REPO", "."), "status", "--porcelain", "--untracked-files=no")
+commit = git("rev-parse", "--short", "HEAD")
+dirty = git("status", "--porcelain", "--untracked-files=no")
 verdict = "**all passed**" if not failed else f"**{len(failed)} failed**: {', '.join(failed)}"
 text = [
     "# GPU check",
@@ -422,7 +423,7 @@ text = [
     f"{int(elapsed)} s in all: {verdict}."
     + (f" Only `GPU_CHECK_ONLY={only}` was run." if only else ""),
     "",
-    *table(["", ""], [
+    *table([" ", " "], [
         ["device", name],
         ["GPU memory", memory],
         ["driver", driver or "n/a"],
@@ -467,7 +468,7 @@ logs = sorted(work.glob("logs/*.log"))
 tails = []
 for log in logs:
     stem = log.stem.removeprefix("family-")
-    if stem in failed:
+    if stem in failed or (stem.startswith("expert-") and "actor_mimic" in failed):
         tail = log.read_text(errors="replace").splitlines()[-15:]
         tails += [f"### {log.name}", "", "```", *tail, "```", ""]
 if tails:

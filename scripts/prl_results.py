@@ -1,8 +1,8 @@
 """Summarise baselines/prl.py runs: the held-out figure and the Table 3 numbers of docs/prl.md.
 
 Reads, from each run directory given, ``heldout_1.json`` (the held-out predictions after the first
-training phase), ``eval_returns.json`` (the planner's evaluation episodes) and the TensorBoard
-``iteration/episodic_return/<game>`` of iteration 1 (uniformly random play), then
+training phase), ``eval_returns.json`` (the planner's evaluation episodes and as many uniformly random ones on the same
+seeds), then
 
 * writes ``docs/img/prl/heldout_horizon.png``: per game, the mean predicted probability of each head
   against the observed frequency at every horizon step (top), and each head's AUC (bottom), mean
@@ -25,16 +25,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 # Mujika 2016, Table 3 ("PRL Iteration 2": after training on random play only) and its random row.
 PAPER = {"Pong": (-8.62, -20.7), "Breakout": (13.2, 1.7), "DemonAttack": (1220.0, 152.0)}
-
-
-def random_play_return(run: Path, game: str) -> float:
-    events = EventAccumulator(str(run))
-    events.Reload()
-    return events.Scalars(f"iteration/episodic_return/{game}")[0].value
 
 
 def main() -> None:
@@ -81,15 +74,21 @@ def main() -> None:
             values = np.array([report[game][f"{head}_auc"] for report in reports])
             cells.append(" / ".join(f"{np.nanmean(values[:, k - 1]):.2f}" for k in (1, 5, horizon)))
         print(f"| {game} | {cells[0]} | {cells[1]} |")
-    print("\n| game | planner (per seed) | planner mean | random play (per seed) | paper PRL | paper random |")
-    print("|---|---|---|---|---|---|")
+    print("\n| game | episodes | planner mean per seed | planner mean (sd) | random mean per seed | random mean (sd) |"
+          " paper PRL | paper random |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    evaluations = [json.loads((run / "eval_returns.json").read_text()) for run in options.runs]
     for game in games:
-        planner = [json.loads((run / "eval_returns.json").read_text())[game][0] for run in options.runs]
-        random = [random_play_return(run, game) for run in options.runs]
+        planner = [np.mean(e["planner"][game]) for e in evaluations]
+        random = [np.mean(e["random"][game]) for e in evaluations]
+        episodes = sum(len(e["planner"][game]) for e in evaluations)
+        every_planner = np.concatenate([e["planner"][game] for e in evaluations])
+        every_random = np.concatenate([e["random"][game] for e in evaluations])
         paper, paper_random = PAPER.get(game, (float("nan"), float("nan")))
         print(
-            f"| {game} | {', '.join(f'{r:g}' for r in planner)} | {np.mean(planner):.1f} | "
-            f"{', '.join(f'{r:.1f}' for r in random)} | {paper:g} | {paper_random:g} |"
+            f"| {game} | {episodes} | {', '.join(f'{r:.1f}' for r in planner)} | {every_planner.mean():.1f} "
+            f"({every_planner.std():.1f}) | {', '.join(f'{r:.1f}' for r in random)} | {every_random.mean():.1f} "
+            f"({every_random.std():.1f}) | {paper:g} | {paper_random:g} |"
         )
 
 

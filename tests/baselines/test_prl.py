@@ -301,8 +301,12 @@ def test_two_iterations_run_end_to_end_and_log_the_metrics(reference_run):
         for head in ("score", "death"):
             for value in metrics.get(f"auc/{head}/{game}/h1", []) + metrics.get(f"auc/{head}/{game}/h4", []):
                 assert 0.0 <= value <= 1.0
-        (eval_return,) = metrics[f"eval/episodic_return/{game}"]
-        assert (-21 <= eval_return <= 21) if game == "Pong" else eval_return >= 0
+        for tag in ("eval/episodic_return", "eval/random_return"):  # the planner, then random play, same seeds
+            (eval_return,) = metrics[f"{tag}/{game}"]
+            assert (-21 <= eval_return <= 21) if game == "Pong" else eval_return >= 0
+    evaluation = json.loads((reference_run / "eval_returns.json").read_text())
+    assert set(evaluation) == {"planner", "random"}
+    assert all(len(evaluation[policy][game]) == 1 for policy in evaluation for game in GAMES)  # eval_episodes 1
     assert len(metrics["charts/SPS"]) == 2 and min(metrics["charts/SPS"]) > 0
     for key in ("score_loss", "death_loss", "loss"):
         values = training[f"losses/{key}"]

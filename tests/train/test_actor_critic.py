@@ -209,7 +209,8 @@ def test_actor_critic_args_have_a_rule_for_every_numeric_field_they_add():
     from mtenvs.train.cli import check_rules
 
     added = {f.name for f in fields(actor_critic.ActorCriticArgs)} - {f.name for f in fields(TorchRunArgs)}
-    numeric = added - {"env_id", "env_kwargs", "clip_rewards", "anneal_lr", "total_timesteps"}  # total_timesteps: COMMON_RULES
+    # total_timesteps: COMMON_RULES
+    numeric = added - {"env_id", "env_kwargs", "clip_rewards", "anneal_lr", "total_timesteps"}
     ruled = {name for rule in actor_critic.ARG_RULES for name in rule.names}
     assert ruled == numeric
     check_rules(actor_critic.ActorCriticArgs(), actor_critic.ARG_RULES)  # the defaults pass
