@@ -106,9 +106,7 @@ class QNetwork(nn.Module):
 
     def get_q_values(self, x: torch.Tensor, task_ids: torch.Tensor) -> torch.Tensor:
         """Q(s, .) of every row from the layers of that row's task (``x`` as ObservationLayout.to_tensor gives it)."""
-        if self.task_inputs:
-            x = torch.cat([x, nn.functional.one_hot(task_ids, self.task_inputs).to(x.dtype)], dim=1)
-        shared = self.torso(x)
+        shared = self.torso(dqn_format.with_task_one_hot(x, task_ids, self.task_inputs))
         q_values = shared.new_zeros(len(x), self.heads[0].out_features)
         for task in torch.unique(task_ids).tolist():
             rows = task_ids == task

@@ -117,7 +117,7 @@ def report():
     import torch
 
     peak = torch.cuda.max_memory_allocated() if torch.cuda.is_initialized() else 0
-    print(f"gpu_check: peak CUDA memory {peak / 2**20:.1f} MiB", flush=True)
+    print(f"gpu_check: peak CUDA memory {peak} bytes", flush=True)
 
 
 run_module.choose_device = recording_choose_device  # the scripts call run.choose_device(...) at run time
@@ -168,25 +168,30 @@ row() {
     local IFS=$'\t'
     echo "$*" >"$file"
 }
-# device_used LOG: what the probe saw: "cuda, 1.2 MiB peak", "cpu", "cpu (CUDA fallback)", or "unknown"
+# device_used LOG: what the probe saw: "cuda, 1.2 MiB peak" ("cuda, 40 KiB peak", "cuda, nothing allocated",
+# "cuda, peak not reported" when killed), "cpu", "cpu (CUDA fallback)", or "unknown" (it never chose one)
 device_used() {
     local chosen peak
     chosen=$(sed -n 's/^gpu_check: device //p' "$1" | sort -u | paste -sd, -)
-    peak=$(sed -n 's/^gpu_check: peak CUDA memory \(.*\) MiB$/\1/p' "$1" | tail -n 1)
+    peak=$(sed -n 's/^gpu_check: peak CUDA memory \([0-9]*\) bytes$/\1/p' "$1" | tail -n 1)
     if grep -q -- "--cuda: CUDA is not available on this machine" "$1"; then
         echo "cpu (CUDA fallback)"
     elif [[ -z $chosen ]]; then
         echo unknown
-    elif [[ $chosen == cuda ]]; then
-        echo "cuda, ${peak:-?} MiB peak"
-    else
+    elif [[ $chosen != cuda ]]; then
         echo "$chosen"
+    elif [[ -z $peak ]]; then
+        echo "cuda, peak not reported"
+    elif ((peak == 0)); then
+        echo "cuda, nothing allocated"
+    else
+        awk -v b="$peak" 'BEGIN { if (b >= 2^20) printf "cuda, %.1f MiB peak\n", b / 2^20; else printf "cuda, %.0f KiB peak\n", b / 2^10 }'
     fi
 }
 # on_expected_device USED: whether USED is the device asked for (on CUDA: with memory allocated there)
 on_expected_device() {
     if [[ $device == cuda ]]; then
-        [[ $1 == cuda,* && $1 != "cuda, 0.0 MiB peak" ]]
+        [[ $1 == cuda,* && $1 != "cuda, nothing allocated" ]]
     else
         [[ $1 == cpu ]]
     fi
@@ -372,6 +377,7 @@ status=0
 import datetime
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -388,6 +394,8 @@ def rows(folder):
 
 
 def table(header, body):
+    if not body:  # a step left out by GPU_CHECK_ONLY
+        return ["No results."]
     lines = ["| " + " | ".join(header) + " |", "|" + "-|" * len(header)]
     return lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in body]
 
@@ -400,17 +408,19 @@ def git(*args):
 
 
 scripts, families = rows(results / "scripts"), rows(results / "families")
-throughput_failed = (results / "throughput_failed").read_text().strip() if (results / "throughput_failed").exists() else ""
-throughput = [line.split("\t") for line in (results / "throughput.tsv").read_text().splitlines()] \
-    if (results / "throughput.tsv").exists() else []
+failed_file = results / "throughput_failed"
+throughput_failed = failed_file.read_text().strip() if failed_file.exists() else ""
+throughput_tsv = results / "throughput.tsv"
+throughput = [line.split("\t") for line in throughput_tsv.read_text().splitlines()] if throughput_tsv.exists() else []
 failed = [r[0] for r in scripts if r[1] != "pass"] + [r[0] for r in families if r[2] != "pass"]
 failed += ["throughput"] if throughput_failed else []
 
 if device == "cuda":
     name = torch.cuda.get_device_name(0)
     memory = f"{torch.cuda.get_device_properties(0).total_memory / 2**30:.0f} GiB"
-    driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                            capture_output=True, text=True).stdout.strip() if Path("/usr/bin/nvidia-smi").exists() else "n/a"
+    smi = shutil.which("nvidia-smi")
+    driver = subprocess.run([smi, "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True,
+                            text=True).stdout.strip() if smi else "n/a"
 else:
     name, memory, driver = "none: GPU_CHECK_DEVICE=cpu, a dry run of the check's plumbing on the CPU", "n/a", "n/a"
 commit = git("rev-parse", "--short", "HEAD")

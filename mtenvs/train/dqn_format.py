@@ -81,6 +81,15 @@ def torso_type_of(obs_shape: Sequence[int]) -> str:
     return "nature_cnn" if len(obs_shape) == 3 else "mlp"
 
 
+def with_task_one_hot(x: torch.Tensor, task_ids: torch.Tensor | None, task_inputs: int) -> torch.Tensor:
+    """``x`` (vector observations), with the one-hot of each row's task id beside it when ``task_inputs`` > 0."""
+    if not task_inputs:
+        return x
+    if task_ids is None:
+        raise ValueError(f"this network reads the task id ({task_inputs} tasks): pass task_ids")
+    return torch.cat([x, nn.functional.one_hot(task_ids, task_inputs).to(x.dtype)], dim=1)
+
+
 class QNetwork(nn.Module):
     """``torso`` to the last hidden layer's features, ``head`` to one output per action of the union space.
 
@@ -100,17 +109,9 @@ class QNetwork(nn.Module):
         self.torso, self.feature_dim = build_torso(torso_type, shape, hidden_sizes)
         self.head = nn.Linear(self.feature_dim, num_actions)
 
-    def torso_input(self, x: torch.Tensor, task_ids: torch.Tensor | None) -> torch.Tensor:
-        """``x``, with the one-hot task ids beside it when the network reads them."""
-        if not self.task_inputs:
-            return x
-        if task_ids is None:
-            raise ValueError(f"this network reads the task id ({self.task_inputs} tasks): pass task_ids")
-        return torch.cat([x, nn.functional.one_hot(task_ids, self.task_inputs).to(x.dtype)], dim=1)
-
     def get_features(self, x: torch.Tensor, task_ids: torch.Tensor | None = None) -> torch.Tensor:
         """The last hidden layer (what Actor-Mimic's feature regression targets)."""
-        return self.torso(self.torso_input(x, task_ids))
+        return self.torso(with_task_one_hot(x, task_ids, self.task_inputs))
 
     def get_q_values(self, x: torch.Tensor, task_ids: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.get_features(x, task_ids))
