@@ -293,6 +293,7 @@ import torch
 import mtenvs  # noqa: F401  (registers TwoRooms-v0)
 
 device, seconds, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+torch.set_num_threads(1)  # torch on the CPU (GPU_CHECK_DEVICE=cpu) as `mtenvs throughput` times it
 rows = []
 for backend, env_device in (("torch", device), ("NumPy", None)):
     for num_envs in (4096, 65536):
