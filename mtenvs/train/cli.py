@@ -177,6 +177,11 @@ def apply_family_defaults(args: A, defaults: Mapping[str, Mapping[str, Any]], sc
 RESUME_MAY_CHANGE = ("resume", "cuda", "track", "save_model", "progress_interval", "torch_threads", "total_timesteps")
 
 
+# Flags added after checkpoints of their scripts already existed, with the value such a checkpoint's run used (its
+# behaviour then): a checkpoint without one resumes with that value instead of being refused.
+ADDED_FLAGS = {"anneal_lr": False}
+
+
 def resume_args(args: A, saved: Mapping[str, Any], reached_step: int) -> A:
     """The checkpoint's arguments, with the ones of ``RESUME_MAY_CHANGE`` that the command line sets.
 
@@ -186,6 +191,7 @@ def resume_args(args: A, saved: Mapping[str, Any], reached_step: int) -> A:
     """
     args_type = type(args)
     names = {field.name for field in dataclasses.fields(args_type)}
+    saved = {**{name: value for name, value in ADDED_FLAGS.items() if name in names}, **saved}
     if set(saved) != names:
         raise BadArgument(
             f"--resume {args.resume}: its arguments do not match this script's "

@@ -111,6 +111,17 @@ def test_resume_refuses_other_changed_flags_and_foreign_arguments():
         cli.resume_args(Args(resume="c.pt"), saved() | {"alien": 1}, 50)
 
 
+def test_a_checkpoint_from_before_a_flag_existed_resumes_with_the_behaviour_it_had():
+    from mtenvs.train.actor_critic import ActorCriticArgs
+
+    before = dataclasses.asdict(ActorCriticArgs(total_timesteps=100, learning_rate=0.5))
+    del before["anneal_lr"]  # written before --anneal-lr existed: its run had a constant rate
+    args = cli.resume_args(ActorCriticArgs(resume="c.pt"), before, 50)
+    assert args.anneal_lr is False and args.learning_rate == 0.5
+    with pytest.raises(cli.BadArgument, match=r"missing \['learning_rate'\]"):  # only declared additions
+        cli.resume_args(ActorCriticArgs(resume="c.pt"), {k: v for k, v in before.items() if k != "learning_rate"}, 50)
+
+
 def test_memory_check_says_how_much_is_needed():
     cli.require_memory(1024, "--buffer-size 1")
     with pytest.raises(cli.BadArgument, match=r"--buffer-size 10\*\*15 needs 931322.6 GiB of memory; .* GiB are"):
