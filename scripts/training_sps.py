@@ -52,9 +52,11 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
     "tworooms-pixels": ("TwoRooms-v0", {"observation_type": "pixels", "num_tasks": 2}),
     "atari": ("MultiAtari-PongBreakout-v0", {}),
     "miniworld": ("MultiMaze-v0", {"maze_size": 3}),
+    # The same envs stepped in the script's own process: what a 2-core machine can run (see SKIPPED below).
+    "miniworld-sync": ("MultiMaze-v0", {"maze_size": 3, "vectorization": "sync"}),
     "control": ("MultiControl-v0", {}),
 }
-PIXEL_FAMILIES = ("tworooms-pixels", "atari", "miniworld")
+PIXEL_FAMILIES = ("tworooms-pixels", "atari", "miniworld", "miniworld-sync")
 ALL = tuple(FAMILIES)
 
 _AC = {"families": ALL, "envs": "grouped", "flags": ["--eval-interval", "0", "--eval-episodes", "1"]}
@@ -93,10 +95,14 @@ SKIPPED = {
 }
 # MultiMaze's vector env defaults to async: one spawned process per sub-env (OpenGL each). On the 2-core machine
 # of the first run, a3c_2col's 64 (the actor-critic family default) gave no progress line in 60 s and drove the load
-# average to 39; so only dqn.py (one env, in the script's own process) is measured on MiniWorld here.
+# average to 39; so the vector scripts are measured on "miniworld-sync" (the same envs, sync vectorization) instead,
+# and dqn.py (one env, in the script's own process) on "miniworld".
 for _script, _spec in SCRIPTS.items():
     if "miniworld" in _spec["families"] and _spec["envs"] != "single":
         SKIPPED[_script, "miniworld"] = "not measured: async vector env, one spawned process per sub-env (see notes)"
+    elif "miniworld-sync" in _spec["families"]:
+        SKIPPED[_script, "miniworld-sync"] = "not measured: one env, no vectorization (see the miniworld row)"
+SKIPPED["actor_mimic", "miniworld-sync"] = "not measured: needs 8 dqn.py experts (one per task)"
 COMMON = ["--no-cuda", "--torch-threads", "1", "--checkpoint-interval", "0", "--progress-interval", "5"]
 EXPERT_FLAGS = ["--total-timesteps", "200", "--learning-starts", "50", "--buffer-size", "300", "--batch-size", "16",
                 "--eval-episodes", "1", "--save-model", "--checkpoint-interval", "0", "--no-cuda"]  # fmt: skip
@@ -131,7 +137,7 @@ class Row:
 
 def task_names(family: str) -> tuple[str, ...]:
     env_id, kwargs = FAMILIES[family]
-    env = gym.make(env_id, **kwargs)
+    env = gym.make(env_id, **{k: v for k, v in kwargs.items() if k != "vectorization"})  # a vector-only kwarg
     names = tuple(env.unwrapped.task_names)
     env.close()
     return names
