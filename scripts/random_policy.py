@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--env-kwargs must be a JSON object, got {args.env_kwargs!r}")
         if not 1 <= args.episodes <= 100_000:
             raise ValueError(f"--episodes must be in 1..100000, got {args.episodes}")
+        if not 0 <= args.seed < 2**32:
+            raise ValueError(f"--seed must be in 0..2**32-1, got {args.seed}")
         env = gym.make(args.env_id, **kwargs)
     except (ValueError, TypeError) as error:
         print(f"random_policy.py: {error}", file=sys.stderr)

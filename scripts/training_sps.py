@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -225,48 +226,56 @@ def _actions(rng: np.random.Generator, masks: np.ndarray | None, n: int, num_act
     return np.argmax(rng.random((n, num_actions)) * masks, axis=1)
 
 
+def _steps_per_second(step: Callable[[], int], seconds: float) -> float:
+    """Steps/s of repeated ``step()`` calls (each returns the env steps it took), timed for ``seconds`` after a 1 s
+    warm-up."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.0:
+        step()
+    steps, begin = 0, time.monotonic()
+    while time.monotonic() - begin < seconds:
+        steps += step()
+    return steps / (time.monotonic() - begin)
+
+
 def measure_env(script: str, family: str, num_envs: int, seconds: float) -> float:
     """Steps/s of the row's env configuration under uniformly random valid actions (1 s warm-up left out)."""
     env_id, kwargs = FAMILIES[family]
     kind = SCRIPTS[script]["envs"]
+    rng = np.random.default_rng(0)
     if kind in ("grouped", "per-task", "prl"):
         extra = {"preset": "nature", "autoreset_mode": "SameStep"} if kind == "prl" else {}
         envs = gym.make_vec(env_id, num_envs=num_envs, task_assignment="grouped", **extra, **kwargs)
-        rng, n = np.random.default_rng(0), envs.single_action_space.n
-        _, infos = envs.reset(seed=0)
-        steps, t0, begin = 0, time.monotonic(), None
-        while True:
-            now = time.monotonic()
-            if begin is None and now - t0 >= 1.0:
-                begin, steps = now, 0
-            if begin is not None and now - begin >= seconds:
-                break
-            _, _, _, _, infos = envs.step(_actions(rng, infos.get("action_mask"), num_envs, n))
-            steps += num_envs
+        n = envs.single_action_space.n
+        infos = envs.reset(seed=0)[1]
+
+        def vector_step() -> int:
+            nonlocal infos
+            infos = envs.step(_actions(rng, infos.get("action_mask"), num_envs, n))[4]
+            return num_envs
+
+        sps = _steps_per_second(vector_step, seconds)
         envs.close()
-        return steps / (time.monotonic() - begin)
+        return sps
     # "single" (dqn.py: one env on one task) and "list" (mt_dqn_shared.py: one env per task, stepped in turn)
     names = task_names(family)[: 1 if kind == "single" else None]
-    envs = [gym.make(env_id, task_schedule="fixed", task=name, **kwargs) for name in names]
-    rng, n = np.random.default_rng(0), envs[0].action_space.n
-    infos = [env.reset(seed=0)[1] for env in envs]
-    steps, t0, begin = 0, time.monotonic(), None
-    while True:
-        now = time.monotonic()
-        if begin is None and now - t0 >= 1.0:
-            begin, steps = now, 0
-        if begin is not None and now - begin >= seconds:
-            break
-        for i, env in enumerate(envs):
-            mask = infos[i].get("action_mask")
-            _, _, terminated, truncated, infos[i] = env.step(int(_actions(rng, None if mask is None else mask[None],
-                                                                          1, n)[0]))  # fmt: skip
+    singles = [gym.make(env_id, task_schedule="fixed", task=name, **kwargs) for name in names]
+    n = singles[0].action_space.n
+    single_infos = [env.reset(seed=0)[1] for env in singles]
+
+    def step_each() -> int:
+        for i, env in enumerate(singles):
+            mask = single_infos[i].get("action_mask")
+            action = int(_actions(rng, None if mask is None else mask[None], 1, n)[0])
+            _, _, terminated, truncated, single_infos[i] = env.step(action)
             if terminated or truncated:
-                infos[i] = env.reset()[1]
-            steps += 1
-    for env in envs:
+                single_infos[i] = env.reset()[1]
+        return len(singles)
+
+    sps = _steps_per_second(step_each, seconds)
+    for env in singles:
         env.close()
-    return steps / (time.monotonic() - begin)
+    return sps
 
 
 def train_experts(family: str, workdir: Path) -> list[str]:
