@@ -417,11 +417,15 @@ def with_task_obs(envs: VectorEnv, task_obs: bool) -> VectorEnv:
     return TaskObservationVector(envs) if task_obs else envs
 
 
+WORKERS_ONLY = ("num_workers", "parent_slice")  # WorkerVectorEnv's own arguments
+
+
 def check_workers_only(vectorization: str, kwargs: Mapping[str, Any]) -> None:
-    """``num_workers=`` belongs to ``vectorization="workers"``: refused with any other, not handed on
-    to an env as an unknown argument."""
-    if vectorization != "workers" and "num_workers" in kwargs:
-        raise ValueError(f'num_workers= only applies with vectorization="workers", got {vectorization!r}.')
+    """``num_workers=`` and ``parent_slice=`` belong to ``vectorization="workers"``: refused with any
+    other, not handed on to an env as an unknown argument."""
+    for name in WORKERS_ONLY:
+        if vectorization != "workers" and name in kwargs:
+            raise ValueError(f'{name}= only applies with vectorization="workers", got {vectorization!r}.')
 
 
 def make_copies_vec(
@@ -434,7 +438,8 @@ def make_copies_vec(
 ) -> VectorEnv:
     """Copies of a single env as a vector env, by ``vectorization`` (one of ``COPIES_VECTORIZATIONS``):
     ``"sync"`` / ``"async"`` are :class:`MultiTaskVectorEnv` over Gymnasium's vector envs,
-    ``"workers"`` is :class:`mtenvs.workers.WorkerVectorEnv` (``num_workers=`` applies to it only).
+    ``"workers"`` is :class:`mtenvs.workers.WorkerVectorEnv` (``num_workers=`` and ``parent_slice=``
+    apply to it only).
     The families' vector entry points call this after checking ``vectorization`` themselves.
     """
     check_workers_only(vectorization, kwargs)

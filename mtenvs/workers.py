@@ -1,11 +1,13 @@
 """Batched worker processes: copies of a single env stepped K at a time (``vectorization="workers"``).
 
 :class:`WorkerVectorEnv` runs ``num_envs`` copies of a single mtenvs env in ``num_workers``
-processes (default: one per usable core). Each worker hosts a contiguous slice of sub-envs and
-steps it in a loop, so a step costs one message to and one from each worker, where Gymnasium's
-``AsyncVectorEnv`` pays a process and a message pair per sub-env. Actions, observations, rewards,
-terminated/truncated flags and task ids go through shared memory; the pipe carries the commands
-and each worker's infos, merged over its slice as Gymnasium merges them.
+processes, and by default in the parent as well: the parent hosts the first slice and steps it
+while the workers step theirs (one worker per usable core but one, so the parent's core does not
+sit idle while it waits). Each worker hosts a contiguous slice of sub-envs and steps it in a loop,
+so a step costs one message to and one from each worker, where Gymnasium's ``AsyncVectorEnv`` pays
+a process and a message pair per sub-env. Actions, observations, rewards, terminated/truncated
+flags and task ids go through shared memory; the pipe carries the commands and each worker's
+infos, merged over its slice as Gymnasium merges them.
 
 It is the default path of sampled MultiAtari (a new game per episode): ale-py's native batch pins
 one game per sub-env, and Gymnasium's vector envs pay per sub-env (``AsyncVectorEnv``) or use one
@@ -41,7 +43,7 @@ from gymnasium.vector.utils import (
     write_to_shared_memory,
 )
 
-from mtenvs.validation import check_int
+from mtenvs.validation import check_bool, check_int
 from mtenvs.vector import CopiesVectorBase, check_autoreset_mode
 
 CLOSE_TIMEOUT = 5.0  # seconds a worker gets to close its envs and exit before it is killed
@@ -55,7 +57,7 @@ def usable_cores() -> int:
 
 
 class WorkerVectorEnv(CopiesVectorBase):
-    """``num_envs`` copies of a single mtenvs env, stepped by ``num_workers`` worker processes.
+    """``num_envs`` copies of a single mtenvs env, stepped by ``num_workers`` worker processes and the parent.
 
     Args:
         env_factory: builds one single env from keyword arguments (``task_schedule``, ``task``
@@ -63,9 +65,14 @@ class WorkerVectorEnv(CopiesVectorBase):
         num_envs: number of sub-envs (1..``MAX_NUM_ENVS``).
         task_assignment: ``"grouped"`` (default: sub-env ``i`` keeps task
             ``i * num_tasks // num_envs``) or ``"sampled"`` (a task per episode).
-        num_workers: worker processes, 1..``num_envs``; ``None`` (default): one per usable core,
-            at most ``num_envs``. Worker ``k`` hosts sub-envs ``k * num_envs // num_workers`` up to
-            ``(k + 1) * num_envs // num_workers``.
+        num_workers: worker processes; ``None`` (default): one per usable core, at most
+            ``num_envs``, less one for the parent when ``parent_slice``. At least 1 (0 with
+            ``parent_slice``: every sub-env in the parent), at most ``num_envs`` (less one with
+            ``parent_slice``).
+        parent_slice: if true (default), the parent hosts the first slice of sub-envs and steps it
+            between sending the workers their actions and reading their results. The batch is split
+            into ``H = num_workers + parent_slice`` contiguous slices, host ``h`` (the parent first)
+            taking sub-envs ``h * num_envs // H`` up to ``(h + 1) * num_envs // H``.
         autoreset_mode: ``NextStep`` (default), ``SameStep`` or ``Disabled``, as Gymnasium's vector
             envs do them; declared in ``metadata["autoreset_mode"]``.
         context: multiprocessing start method (``None``: the platform's default). Envs holding
@@ -74,7 +81,7 @@ class WorkerVectorEnv(CopiesVectorBase):
 
     Every call returns what Gymnasium's ``SyncVectorEnv`` returns over the same single envs
     (observations, rewards, flags and infos with their ``_key`` masks, ``final_obs`` /
-    ``final_info`` under same-step autoreset), whatever ``num_workers`` is: ``reset(seed=s)``
+    ``final_info`` under same-step autoreset), whatever the hosts are: ``reset(seed=s)``
     seeds sub-env ``i`` with ``s + i`` (or takes one seed per sub-env as a list). Reset options:
     ``reset_mask`` and, under sampled assignment, ``task``.
 
@@ -83,11 +90,13 @@ class WorkerVectorEnv(CopiesVectorBase):
     current task's mask, and without autoreset whether any sub-env has ended. A worker
     that dies makes the next call raise ``RuntimeError`` at once; an exception inside a worker's
     step or reset closes the vector env (its sub-envs are no longer in step) and is raised as
-    ``RuntimeError`` with the worker's traceback. ``close()`` (also on garbage collection) stops
-    every worker.
+    ``RuntimeError`` with the worker's traceback; one in the parent's slice likewise, chained to the
+    original exception, once every worker has answered. ``close()`` (also on garbage collection)
+    stops every worker and closes the parent's sub-envs.
     """
 
     _workers: Sequence[_Worker] = ()  # none until the workers start, so close() works after a failed init
+    _local: _Slice | None = None  # the parent's slice, built after the workers start
 
     def __init__(
         self,
@@ -96,15 +105,18 @@ class WorkerVectorEnv(CopiesVectorBase):
         *,
         task_assignment: str = "grouped",
         num_workers: int | None = None,
+        parent_slice: bool = True,
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
         context: str | None = None,
         **env_kwargs: Any,
     ):
         self.autoreset_mode = check_autoreset_mode(autoreset_mode)
         probe, kwargs_per_env = self._init_copies(env_factory, num_envs, task_assignment, env_kwargs)
+        self.parent_slice = check_bool("parent_slice", parent_slice)
         if num_workers is None:
-            num_workers = min(usable_cores(), self.num_envs)
-        self.num_workers = check_int("num_workers", num_workers, 1, self.num_envs)
+            num_workers = min(usable_cores(), self.num_envs) - parent_slice
+        name = "num_workers (besides the parent's slice)" if parent_slice else "num_workers"
+        self.num_workers = check_int(name, num_workers, 1 - parent_slice, self.num_envs - parent_slice)
         self.single_observation_space = probe.observation_space
         self.single_action_space = probe.action_space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
@@ -116,13 +128,15 @@ class WorkerVectorEnv(CopiesVectorBase):
         self._shared = _SharedBatch(self.single_observation_space, self.single_action_space, self.num_envs, ctx)
         views = self._shared.views()
         self._obs, self._actions, self._rewards, self._terminations, self._truncations, self._shared_tasks = views
-        bounds = [k * self.num_envs // self.num_workers for k in range(self.num_workers + 1)]
+        num_hosts = self.num_workers + parent_slice
+        bounds = [h * self.num_envs // num_hosts for h in range(num_hosts + 1)]
+        slices = [slice(bounds[h], bounds[h + 1]) for h in range(num_hosts)]
+        local_members = slices.pop(0) if parent_slice else None
         workers = []
         self._workers = workers  # filled as they start, so a failure below still stops the started ones
         self._selector = selectors.DefaultSelector()  # every worker's pipe and process sentinel
         try:
-            for k in range(self.num_workers):
-                members = slice(bounds[k], bounds[k + 1])
+            for k, members in enumerate(slices):
                 parent_end, child_end = ctx.Pipe()
                 process = ctx.Process(
                     target=_run_worker,
@@ -143,6 +157,9 @@ class WorkerVectorEnv(CopiesVectorBase):
                 # One selector for the whole life of the env: waiting costs a poll, not a new selector.
                 self._selector.register(parent_end, selectors.EVENT_READ, workers[-1])
                 self._selector.register(process.sentinel, selectors.EVENT_READ, workers[-1])
+            if local_members is not None:  # after the forks: a worker never inherits the parent's sub-envs
+                args = (env_factory, kwargs_per_env[local_members], local_members, self._shared, self.autoreset_mode)
+                self._local = _Slice(*args)
             self._receive(workers, "building its sub-envs")
         except BaseException:
             self.close()
@@ -159,7 +176,14 @@ class WorkerVectorEnv(CopiesVectorBase):
         targets = [w for w in self._workers if mask[w.members].any()]
         payloads = [(seeds[w.members], env_options, mask[w.members]) for w in targets]
         self._send(targets, "resetting", "reset", payloads)
-        infos = self._join_infos(targets, self._receive(targets, "resetting"))
+        local = self._local
+        parts = []
+        if local is not None and mask[local.members].any():
+            local_infos = self._run_local(
+                local.reset, targets, "resetting", seeds[local.members], env_options, mask[local.members]
+            )
+            parts.append((local.members, local_infos))
+        infos = self._join_infos(targets, self._receive(targets, "resetting"), parts)
         self._record(self._shared_tasks, np.zeros(self.num_envs, dtype=bool), mask)
         self._started = True
         return _copy_batch(self._obs), infos
@@ -170,11 +194,18 @@ class WorkerVectorEnv(CopiesVectorBase):
         if self._actions is not None:
             self._actions[:] = actions
             payloads = [()] * self.num_workers
+            local_actions = None
         else:  # actions of a composite space travel pickled, one per sub-env
             per_env = list(iterate(self.action_space, actions))
             payloads = [(per_env[w.members],) for w in self._workers]
+            local_actions = None if self._local is None else per_env[self._local.members]
         self._send(self._workers, "stepping", "step", payloads)
-        infos = self._join_infos(self._workers, self._receive(self._workers, "stepping"))
+        parts = []
+        if self._local is not None:
+            parts.append(
+                (self._local.members, self._run_local(self._local.step, self._workers, "stepping", local_actions))
+            )
+        infos = self._join_infos(self._workers, self._receive(self._workers, "stepping"), parts)
         self._record(self._shared_tasks, np.logical_or(self._terminations, self._truncations))
         return (
             _copy_batch(self._obs),
@@ -199,7 +230,7 @@ class WorkerVectorEnv(CopiesVectorBase):
         return self.call("render")
 
     def worker_pids(self) -> list[int]:
-        """Process ids of the workers, in sub-env order."""
+        """Process ids of the worker processes (not the parent's), in sub-env order."""
         return [worker.process.pid for worker in self._workers]
 
     def close_extras(self, **kwargs: Any) -> None:
@@ -208,6 +239,9 @@ class WorkerVectorEnv(CopiesVectorBase):
     def _stop_workers(self, *, graceful: bool) -> None:
         """Stop and reap every worker: asked to close its envs first when ``graceful``, else terminated."""
         workers, self._workers = self._workers, []
+        local, self._local = self._local, None
+        if local is not None:
+            local.close()
         if workers:
             self._selector.close()
         for worker in workers:
@@ -278,8 +312,9 @@ class WorkerVectorEnv(CopiesVectorBase):
     def _gather_calls(self, name: str, args: tuple, kwargs: dict[str, Any], *, call: bool) -> tuple[Any, ...]:
         self._check_open()
         doing = f"getting {name!r}"
+        # The parent's slice first, before any worker is asked: if it raises, every pipe is still in step.
+        results = [] if self._local is None else self._local.call(name, args, kwargs, call)
         self._send(self._workers, doing, "call", [(name, args, kwargs, call)] * len(self._workers))
-        results = []
         for reply in self._receive(self._workers, doing, fatal=False):
             results.extend(reply)
         return tuple(results)
@@ -303,8 +338,30 @@ class WorkerVectorEnv(CopiesVectorBase):
             f"The {type(self).__name__} is closed (every worker stopped); make a new one.{details}"
         )
 
-    def _join_infos(self, workers: Sequence[_Worker], parts: list[dict[str, Any]]) -> dict[str, Any]:
-        return _join_infos([(w.members, part) for w, part in zip(workers, parts, strict=True)], self.num_envs)
+    def _run_local(self, method: Callable[..., dict], workers: Sequence[_Worker], doing: str, *args: Any) -> dict:
+        """The parent's slice's ``reset`` or ``step`` while ``workers`` run theirs. If it raises, every
+        worker's reply is read (the pipes stay in step), the vector env is closed, and a
+        ``RuntimeError`` chained to the exception is raised: the other sub-envs have moved."""
+        try:
+            return method(*args)
+        except Exception as error:
+            with contextlib.suppress(Exception):  # (a worker's own failure closes the env as well)
+                self._receive(workers, doing, fatal=False)
+            members = self._local.members if self._local is not None else slice(0, 0)
+            self._stop_workers(graceful=False)
+            self.closed = True
+            raise RuntimeError(
+                f"Sub-envs {members.start}..{members.stop - 1}, stepped in the parent process, raised "
+                f"{type(error).__name__}: {error} while {doing}. The {type(self).__name__} is closed (every worker "
+                "stopped); make a new one."
+            ) from error
+
+    def _join_infos(
+        self, workers: Sequence[_Worker], replies: list[dict[str, Any]], parts: list[tuple[slice, dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The parent's parts (its slice first in sub-env order) and the workers' replies as one batch of infos."""
+        parts = parts + [(w.members, reply) for w, reply in zip(workers, replies, strict=True)]
+        return _join_infos(parts, self.num_envs)
 
 
 @dataclass
@@ -436,6 +493,7 @@ class _Slice:
         autoreset_mode: AutoresetMode,
     ):
         self.envs = [env_factory(**kwargs) for kwargs in kwargs_per_env]
+        self.members = members
         self.first = members.start
         self.shared = shared
         obs, actions, rewards, terminations, truncations, task_ids = shared.views()

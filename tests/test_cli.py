@@ -51,7 +51,7 @@ def test_throughput_prints_every_path_the_reference_and_the_ratios(capsys):
     assert set(ratios) == set(expected)
     for label, value in expected.items():
         assert float(ratios[label]) == pytest.approx(value, rel=0.01)
-    assert f"(num_envs=4, games=2, preset=machado, workers={min(usable_cores(), 4)})" in out
+    assert f"(num_envs=4, games=2, preset=machado, workers={min(usable_cores(), 4) - 1}, parent_slice=True)" in out
 
 
 def test_render_writes_a_gif_per_task_and_an_overview(tmp_path, capsys):

@@ -12,6 +12,12 @@ processes, its default. The grouped default is compared with the reference, the 
 with the grouped default (both targets 0.9), and the two grouped paths with each other (which one
 is faster decides the grouped default).
 
+Every contender is timed in its steady state. The grouped paths and the references load their ROMs
+when they are built; a sampled sub-env loads a game's ROM at that game's first episode (ALE's
+``loadROM``, about 150 ms of CPU here, once per sub-env and game). So before timing, every sampled
+sub-env plays a first reset of every game (:func:`load_every_game`); a training run pays these
+loads once, in its first episodes.
+
 For suites of several games it also times the same per-game split driven straight through ale-py,
 without any mtenvs code: ``ale / pools`` is then the cost of our own layer, and
 ``pools / reference`` what running one ale-py thread pool per game costs by itself.
@@ -49,8 +55,9 @@ def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> 
 
     ours = {label: gym.make_vec(env_id, num_envs=num_envs, vectorization=mode) for mode, label in GROUPED.items()}
     ours[SAMPLED] = gym.make_vec(env_id, num_envs=num_envs, task_assignment="sampled", vectorization="workers")
-    references = {game: AtariVectorEnv(rom_id(game), num_envs, **ale_kwargs) for game in games}
     contenders = {label: vector_stepper(env, actions) for label, env in ours.items()}
+    load_every_game(ours[SAMPLED])
+    references = {game: AtariVectorEnv(rom_id(game), num_envs, **ale_kwargs) for game in games}
     for game, env in references.items():
         contenders[f"ale-py AtariVectorEnv {game}"] = vector_stepper(env, actions)
     if len(games) > 1:
@@ -65,7 +72,13 @@ def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> 
     grouped = ours_rates[GROUPED[DEFAULT_VECTORIZATION["grouped"]]]
     pools_rate = rates.pop(POOLS, None)
     reference_rate = statistics.harmonic_mean(list(rates.values()))
-    settings = {"num_envs": num_envs, "games": len(games), "preset": preset, "workers": ours[SAMPLED].num_workers}
+    settings = {
+        "num_envs": num_envs,
+        "games": len(games),
+        "preset": preset,
+        "workers": ours[SAMPLED].num_workers,
+        "parent_slice": ours[SAMPLED].parent_slice,
+    }
     result = ThroughputResult(env_id, settings)
     result.measurements += [Measurement(label, rate) for label, rate in ours_rates.items()]
     result.measurements += [Measurement(label, rate) for label, rate in rates.items()]
@@ -82,6 +95,14 @@ def measure(env_id: str, num_envs: int | None = None, seconds: float = 10.0) -> 
             Ratio("grouped ale / ale-py per-game pools driven directly", ours_rates[GROUPED["ale"]] / pools_rate)
         )
     return result
+
+
+def load_every_game(envs: gym.vector.VectorEnv) -> None:
+    """Make every sub-env of a sampled, seeded vector env load every game's emulator, then start
+    sampled episodes again: one unseeded reset per game (a seeded reset would drop the emulators)."""
+    for task_id in range(envs.num_tasks):
+        envs.reset(options={"task": task_id})
+    envs.reset()
 
 
 def _ale_groups_stepper(games: tuple[str, ...], num_envs: int, ale_kwargs: dict, actions: np.ndarray):

@@ -87,6 +87,11 @@ VECTOR_ONLY_CASES = [
         r'vectorization="ale" steps one fixed game per sub-env; .* or vectorization="workers" \(the default\)',
     ),
     ({"vectorization": "ale", "num_workers": 2}, ValueError, r'num_workers= only applies with vectorization="workers"'),
+    (
+        {"vectorization": "sync", "parent_slice": False},
+        ValueError,
+        r'parent_slice= only applies with vectorization="workers"',
+    ),
     ({"vectorization": "sync", "num_threads": 2}, ValueError, r"\['num_threads'\] only apply with vectorization"),
     ({"num_threads": -1}, ValueError, r"num_threads must be an int in 0\.\.256, got -1"),
     ({"num_threads": 10**6}, ValueError, r"num_threads must be an int in 0\.\.256"),
@@ -98,7 +103,11 @@ VECTOR_ONLY_CASES = [
         r"Unknown vectorization 'foo'; valid: ale, workers, sync, async "
         r"\(default ale when grouped, workers when sampled\)",
     ),
-    ({"vectorization": "workers", "num_workers": 3}, ValueError, r"num_workers must be an int in 1\.\.2, got 3"),
+    (
+        {"vectorization": "workers", "num_workers": 2},
+        ValueError,
+        r"num_workers \(besides the parent's slice\) must be an int in 0\.\.1, got 2",
+    ),
     ({"vectorization": "sync", "task": 1}, ValueError, r"task= is set by task_assignment"),
 ]
 

@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import data_equivalence
 
 import mtenvs
 from mtenvs.atari.env import emulator_settings
+from mtenvs.atari.throughput import load_every_game
 from mtenvs.atari.vector import MultiAtariVectorEnv, ale_vector_kwargs
 from mtenvs.workers import WorkerVectorEnv
 
@@ -182,8 +183,9 @@ def test_sampled_default_runs_worker_processes_and_equals_the_sync_path():
 def test_seeded_sampled_runs_are_reproducible_whatever_the_worker_count():
     first = _sampled_rollout(5, steps=40)
     assert data_equivalence(first, _sampled_rollout(5, steps=40))
-    assert data_equivalence(first, _sampled_rollout(5, steps=40, num_workers=1))
-    assert data_equivalence(first, _sampled_rollout(5, steps=40, num_workers=3))
+    assert data_equivalence(first, _sampled_rollout(5, steps=40, num_workers=0))  # all in the parent
+    assert data_equivalence(first, _sampled_rollout(5, steps=40, num_workers=1, parent_slice=False))
+    assert data_equivalence(first, _sampled_rollout(5, steps=40, num_workers=3, parent_slice=False))
     assert not data_equivalence(first, _sampled_rollout(6, steps=40))
 
 
@@ -202,3 +204,20 @@ def test_sampled_masked_actions_are_refused_before_any_sub_env_steps():
     assert data_equivalence(envs.step(good), twin.step(good))
     envs.close()
     twin.close()
+
+
+def test_throughput_warm_up_loads_every_game_in_every_sampled_sub_env_then_samples_again():
+    """``mtenvs throughput`` times the sampled path after this warm-up (a first episode of each game
+    loads that game's ROM): every sub-env then holds every game's emulator, and the episodes that
+    follow are sampled from the seeded task stream, the same in two runs."""
+    starts = []
+    for _ in range(2):
+        envs = gym.make_vec("MultiAtari-PRL-v0", num_envs=4, task_assignment="sampled", vectorization="sync")
+        envs.reset(seed=7)
+        load_every_game(envs)
+        assert [sorted(games) for games in envs.get_attr("_games")] == [[0, 1, 2]] * 4
+        obs, _, _, _, infos = envs.step(np.zeros(4, dtype=np.int64))
+        starts.append((obs, infos["task_id"]))
+        envs.close()
+    np.testing.assert_array_equal(starts[0][0], starts[1][0])
+    np.testing.assert_array_equal(starts[0][1], starts[1][1])

@@ -52,14 +52,19 @@ def rollout(envs, mode: AutoresetMode, sampled: bool) -> list:
     return record
 
 
-@pytest.mark.parametrize("num_workers", [1, 2, 5])
+@pytest.mark.parametrize(
+    ("num_workers", "parent_slice"), [(0, True), (1, True), (4, True), (1, False), (2, False), (5, False)]
+)
 @pytest.mark.parametrize("task_assignment", ["grouped", "sampled"])
 @pytest.mark.parametrize("mode", list(AutoresetMode))
-def test_batches_equal_sync_vector_env_for_any_worker_count(countdown_env_cls, mode, task_assignment, num_workers):
-    """Observations, rewards, flags and infos (masks, final_obs/final_info under same-step autoreset)."""
+def test_batches_equal_sync_vector_env_for_any_worker_count(
+    countdown_env_cls, mode, task_assignment, num_workers, parent_slice
+):
+    """Observations, rewards, flags and infos (masks, final_obs/final_info under same-step autoreset),
+    with or without a slice in the parent."""
     kwargs = {"task_assignment": task_assignment, "autoreset_mode": mode}
     sync = MultiTaskVectorEnv(countdown_env_cls, 5, **kwargs)
-    workers = WorkerVectorEnv(countdown_env_cls, 5, num_workers=num_workers, **kwargs)
+    workers = WorkerVectorEnv(countdown_env_cls, 5, num_workers=num_workers, parent_slice=parent_slice, **kwargs)
     assert workers.metadata["autoreset_mode"] == mode and len(workers.worker_pids()) == num_workers
     expected = rollout(sync, mode, task_assignment == "sampled")
     got = rollout(workers, mode, task_assignment == "sampled")
@@ -110,39 +115,53 @@ def test_dict_observations_go_through_shared_memory(countdown_env_cls):
     workers.close()
 
 
-def test_workers_host_contiguous_slices(countdown_env_cls):
-    class WhereAmI(countdown_env_cls):
+def test_hosts_step_contiguous_slices_the_parent_first(countdown_env_cls):
+    class Located(countdown_env_cls):  # records the process it was built in
         def __init__(self, **kwargs):
             super().__init__(**kwargs)
             self.pid = os.getpid()
 
-    envs = WorkerVectorEnv(WhereAmI, 5, num_workers=2, task_assignment="sampled")
+    envs = WorkerVectorEnv(Located, 5, num_workers=2, task_assignment="sampled")
+    first, second = envs.worker_pids()
+    assert envs.get_attr("pid") == (os.getpid(), first, first, second, second)  # 3 hosts: 0 | 1-2 | 3-4
+    envs.close()
+    envs = WorkerVectorEnv(Located, 5, num_workers=2, parent_slice=False, task_assignment="sampled")
     first, second = envs.worker_pids()
     assert envs.get_attr("pid") == (first, first, second, second, second)
     assert os.getpid() not in (first, second)
     envs.close()
 
 
-def test_default_worker_count_is_the_usable_cores_at_most_num_envs(countdown_env_cls):
+def test_default_hosts_are_the_usable_cores_at_most_num_envs_the_parent_one_of_them(countdown_env_cls):
     for num_envs in (1, 64):
         envs = WorkerVectorEnv(countdown_env_cls, num_envs, task_assignment="sampled")
+        assert envs.num_workers == len(envs.worker_pids()) == min(usable_cores(), num_envs) - 1
+        envs.close()
+        envs = WorkerVectorEnv(countdown_env_cls, num_envs, task_assignment="sampled", parent_slice=False)
         assert envs.num_workers == len(envs.worker_pids()) == min(usable_cores(), num_envs)
         envs.close()
     assert usable_cores() == len(os.sched_getaffinity(0))
 
 
 @pytest.mark.parametrize(
-    ("num_workers", "error", "match"),
+    ("kwargs", "error", "match"),
     [
-        (0, ValueError, r"num_workers must be an int in 1\.\.4, got 0"),
-        (5, ValueError, r"num_workers must be an int in 1\.\.4, got 5"),
-        (1.0, TypeError, r"num_workers must be an int in 1\.\.4, got 1\.0"),
-        (True, TypeError, r"num_workers must be an int in 1\.\.4, got True"),
+        ({"num_workers": 0, "parent_slice": False}, ValueError, r"num_workers must be an int in 1\.\.4, got 0"),
+        ({"num_workers": 5, "parent_slice": False}, ValueError, r"num_workers must be an int in 1\.\.4, got 5"),
+        ({"num_workers": 4}, ValueError, r"num_workers \(besides the parent's slice\) must be an int in 0\.\.3, got 4"),
+        ({"num_workers": -1}, ValueError, r"num_workers \(besides the parent's slice\) must be an int in 0\.\.3"),
+        (
+            {"num_workers": 1.0},
+            TypeError,
+            r"num_workers \(besides the parent's slice\) must be an int in 0\.\.3, got 1\.0",
+        ),
+        ({"num_workers": True}, TypeError, r"must be an int in 0\.\.3, got True"),
+        ({"parent_slice": 1}, TypeError, r"parent_slice must be True or False, got 1 \(int\)"),
     ],
 )
-def test_bad_worker_counts(countdown_env_cls, num_workers, error, match):
+def test_bad_worker_counts(countdown_env_cls, kwargs, error, match):
     with pytest.raises(error, match=match):
-        WorkerVectorEnv(countdown_env_cls, 4, num_workers=num_workers)
+        WorkerVectorEnv(countdown_env_cls, 4, **kwargs)
 
 
 def test_call_get_attr_and_a_failed_call_that_changes_nothing(countdown_env_cls):
@@ -247,7 +266,7 @@ def test_an_exception_in_a_worker_closes_the_vector_env_with_its_traceback(count
                 raise ArithmeticError("the long task broke")
             return super().step(action)
 
-    envs = WorkerVectorEnv(Faulty, 3, num_workers=3)
+    envs = WorkerVectorEnv(Faulty, 3, num_workers=3, parent_slice=False)
     envs.reset(seed=0)
     pids = envs.worker_pids()
     with pytest.raises(
@@ -257,6 +276,33 @@ def test_an_exception_in_a_worker_closes_the_vector_env_with_its_traceback(count
     ):
         envs.step(np.zeros(3, dtype=np.int64))
     assert envs.closed and not any(alive(pid) for pid in pids)
+
+
+def test_an_exception_in_the_parents_slice_closes_the_vector_env_once_every_worker_answered(countdown_env_cls):
+    closed_here = []
+
+    class Faulty(countdown_env_cls):
+        def step(self, action):
+            if self.task_id == 0:
+                raise ArithmeticError("the short task broke")
+            return super().step(action)
+
+        def close(self):
+            closed_here.append(os.getpid())  # (the workers' closes happen in their own processes)
+            super().close()
+
+    envs = WorkerVectorEnv(Faulty, 3, num_workers=2)  # the parent hosts sub-env 0
+    envs.reset(seed=0)
+    pids = envs.worker_pids()
+    with pytest.raises(
+        RuntimeError,
+        match=r"Sub-envs 0\.\.0, stepped in the parent process, raised ArithmeticError: the short task broke while "
+        r"stepping\. The WorkerVectorEnv is closed",
+    ) as raised:
+        envs.step(np.zeros(3, dtype=np.int64))
+    assert isinstance(raised.value.__cause__, ArithmeticError)
+    assert envs.closed and not any(alive(pid) for pid in pids)
+    assert closed_here == [os.getpid()] * 2  # the probe env, then the parent's sub-env
 
 
 def test_a_worker_that_cannot_build_its_sub_envs_stops_them_all(countdown_env_cls):
@@ -274,7 +320,7 @@ def test_a_worker_that_cannot_build_its_sub_envs_stops_them_all(countdown_env_cl
 
 
 def test_close_and_garbage_collection_reap_every_worker(countdown_env_cls):
-    envs = WorkerVectorEnv(countdown_env_cls, 3, num_workers=3)
+    envs = WorkerVectorEnv(countdown_env_cls, 3, num_workers=3, parent_slice=False)
     pids = envs.worker_pids()
     assert all(alive(pid) for pid in pids)
     envs.close()
@@ -283,7 +329,7 @@ def test_close_and_garbage_collection_reap_every_worker(countdown_env_cls):
     with pytest.raises(RuntimeError, match="closed"):
         envs.step(np.zeros(3, dtype=np.int64))
 
-    envs = WorkerVectorEnv(countdown_env_cls, 3, num_workers=3)
+    envs = WorkerVectorEnv(countdown_env_cls, 3, num_workers=3, parent_slice=False)
     pids = envs.worker_pids()
     del envs
     gc.collect()
