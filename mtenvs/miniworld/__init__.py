@@ -51,17 +51,19 @@ def make_miniworld_vec(
     num_envs: int,
     *,
     task_assignment: str = "grouped",
-    vectorization: str = "async",
+    vectorization: str = "workers",
     task_obs: bool = False,
     **kwargs: Any,
 ) -> VectorEnv:
-    """Grouped (default) or sampled tasks over copies of ``env_cls``; ``"async"`` (default), ``"sync"``
-    or ``"workers"`` (:class:`mtenvs.workers.WorkerVectorEnv`).
+    """Grouped (default) or sampled tasks over copies of ``env_cls``; ``"workers"`` (default:
+    :class:`mtenvs.workers.WorkerVectorEnv`, one process per usable core, the parent one of them),
+    ``"async"`` (a process per sub-env) or ``"sync"``. ``"workers"`` was the fastest of the three in
+    docs/miniworld.md's measurements, and runs any number of sub-envs in a few processes.
 
     Async sub-envs and workers start with ``spawn``: a forked child would inherit the parent's
     OpenGL/EGL state and hang on its first render.
     """
-    check_vectorization(vectorization, COPIES_VECTORIZATIONS, "async")
+    check_vectorization(vectorization, COPIES_VECTORIZATIONS, "workers")
     return make_copies_vec(
         env_cls,
         num_envs,

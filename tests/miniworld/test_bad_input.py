@@ -78,5 +78,7 @@ def test_vector_paths_refuse_the_same_arguments(env_id, kwargs, error, match):
 
 
 def test_unknown_vectorization_lists_every_mode_and_the_default():
-    with pytest.raises(ValueError, match=r"Unknown vectorization 'ale'; valid: sync, async, workers \(default async\)"):
+    with pytest.raises(
+        ValueError, match=r"Unknown vectorization 'ale'; valid: sync, async, workers \(default workers\)"
+    ):
         gym.make_vec("MultiNav-v0", num_envs=4, vectorization="ale")

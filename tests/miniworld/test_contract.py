@@ -9,6 +9,7 @@ import pytest
 
 import mtenvs
 from mtenvs.miniworld import PlacementError
+from mtenvs.workers import WorkerVectorEnv
 
 # Small mazes and short episodes keep rendering under llvmpipe cheap.
 SMALL = {
@@ -73,17 +74,25 @@ def test_task_obs_and_grouped_sync_vector(env_id):
 
 
 @pytest.mark.slow
-def test_async_vector_env_starts_and_steps():
-    envs = gym.make_vec("MultiNav-v0", num_envs=2, task_assignment="sampled", **SMALL["MultiNav-v0"])
-    obs, infos = envs.reset(seed=0)
-    assert obs.shape == (2, 60, 80, 3) and "task_id" in infos
-    truncations = []
-    for _ in range(25):  # past the 20-step limit: sub-envs autoreset
-        obs, _, _, truncated, infos = envs.step(np.array([2, 3]))
-        truncations.append(truncated.copy())
-    assert np.flatnonzero(np.all(truncations, axis=1)).tolist() == [19]  # both sub-envs at step 20 exactly
-    assert obs.shape == (2, 60, 80, 3) and infos["task_id"].shape == (2,)
-    envs.close()
+def test_default_workers_and_async_vector_envs_step_alike():
+    """The default path (worker processes, the parent hosting a slice) and Gymnasium's async one give
+    the same frames from the same seed, across the sub-envs' autoresets."""
+    runs = {}
+    for vectorization in ("workers", "async"):
+        kwargs = {} if vectorization == "workers" else {"vectorization": "async"}
+        envs = gym.make_vec("MultiNav-v0", num_envs=2, task_assignment="sampled", **kwargs, **SMALL["MultiNav-v0"])
+        assert isinstance(envs, WorkerVectorEnv) == (vectorization == "workers")
+        obs, infos = envs.reset(seed=0)
+        assert obs.shape == (2, 60, 80, 3) and "task_id" in infos
+        frames, truncations = [obs], []
+        for _ in range(25):  # past the 20-step limit: sub-envs autoreset
+            obs, _, _, truncated, infos = envs.step(np.array([2, 3]))
+            frames.append(obs)
+            truncations.append(truncated.copy())
+        assert np.flatnonzero(np.all(truncations, axis=1)).tolist() == [19]  # both sub-envs at step 20 exactly
+        runs[vectorization] = np.stack(frames)
+        envs.close()
+    np.testing.assert_array_equal(runs["workers"], runs["async"])
 
 
 def test_envs_in_one_process_keep_their_own_scenes():
