@@ -94,13 +94,14 @@ SKIPPED = {
     ("actor_mimic", "miniworld"): "not measured: needs 8 dqn.py experts (one per task)",
     ("actor_mimic", "atari"): "not measured: a dqn.py expert's final evaluation episode on Atari can run for minutes",
 }
-# MultiMaze's vector env defaults to async: one spawned process per sub-env (OpenGL each). On the 2-core machine
-# of the first run, a3c_2col's 64 (the actor-critic family default) gave no progress line in 60 s and drove the load
-# average to 39; so the vector scripts are measured on "miniworld-sync" (the same envs, sync vectorization) instead,
-# and dqn.py (one env, in the script's own process) on "miniworld".
+# When docs/baselines.md's table was measured, MultiMaze's vector env defaulted to async: one spawned process per
+# sub-env (OpenGL each). On the 2-core machine of the first run, a3c_2col's 64 (the actor-critic family default) gave
+# no progress line in 60 s and drove the load average to 39; so the vector scripts are measured on "miniworld-sync"
+# (the same envs, sync vectorization) instead, and dqn.py (one env, in the script's own process) on "miniworld".
+# (The default is now "workers", a process per core; the table keeps the sync rows it was measured with.)
 for _script, _spec in SCRIPTS.items():
     if "miniworld" in _spec["families"] and _spec["envs"] != "single":
-        SKIPPED[_script, "miniworld"] = "not measured: async vector env, one spawned process per sub-env (see notes)"
+        SKIPPED[_script, "miniworld"] = "not measured: measured on miniworld-sync (see notes)"
     elif "miniworld-sync" in _spec["families"]:
         SKIPPED[_script, "miniworld-sync"] = "not measured: one env, no vectorization (see the miniworld row)"
 SKIPPED["actor_mimic", "miniworld-sync"] = "not measured: needs 8 dqn.py experts (one per task)"
