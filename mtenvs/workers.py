@@ -342,12 +342,12 @@ class WorkerVectorEnv(CopiesVectorBase):
         """The parent's slice's ``reset`` or ``step`` while ``workers`` run theirs. If it raises, every
         worker's reply is read (the pipes stay in step), the vector env is closed, and a
         ``RuntimeError`` chained to the exception is raised: the other sub-envs have moved."""
+        members = self._local.members
         try:
             return method(*args)
         except Exception as error:
             with contextlib.suppress(Exception):  # (a worker's own failure closes the env as well)
                 self._receive(workers, doing, fatal=False)
-            members = self._local.members if self._local is not None else slice(0, 0)
             self._stop_workers(graceful=False)
             self.closed = True
             raise RuntimeError(
