@@ -30,11 +30,11 @@ import numpy as np
 PAPER = {"Pong": (-8.62, -20.7), "Breakout": (13.2, 1.7), "DemonAttack": (1220.0, 152.0)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run directories of baselines/prl.py")
     parser.add_argument("--out", type=Path, default=Path("docs/img/prl/heldout_horizon.png"))
-    options = parser.parse_args()
+    options = parser.parse_args(argv)
     reports = [json.loads((run / "heldout_1.json").read_text())["games"] for run in options.runs]
     games = list(reports[0])
     horizon = len(reports[0][games[0]]["score_auc"])
@@ -43,7 +43,8 @@ def main() -> None:
     def mean(game: str, key: str) -> np.ndarray:
         return np.nanmean([report[game][key] for report in reports], axis=0)
 
-    figure, axes = plt.subplots(2, len(games), figsize=(4.2 * len(games), 6.4), sharex=True)
+    # squeeze=False: a single-game run (the single-task comparison) still gets a 2 x 1 grid of axes.
+    figure, axes = plt.subplots(2, len(games), figsize=(4.2 * len(games), 6.4), sharex=True, squeeze=False)
     for column, game in enumerate(games):
         top, bottom = axes[0, column], axes[1, column]
         for head, color, label in (("score", "tab:green", "score higher"), ("death", "tab:red", "died")):
