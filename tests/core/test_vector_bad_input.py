@@ -110,7 +110,7 @@ def test_observation_batches_are_bounded_in_memory(make):
     [
         ("MultiAtari-PongBreakout-v0", "ale when grouped, workers when sampled", "ale, workers, sync, async"),
         ("TwoRooms-v0", "batched", "batched, sync, async, workers"),
-        ("MultiMaze-v0", "async", "sync, async, workers"),
+        ("MultiMaze-v0", "workers", "sync, async, workers"),
         ("MultiControl-v0", "native", "native, sync, async, workers"),
     ],
 )
