@@ -199,7 +199,8 @@ class MultiLaserTagEnv(MultiTaskMiniWorldEnv):
 
     ## Version History
     * v0: Initial version (MiniWorld 2.1). Later, without changing dynamics: a bool action
-      (``step(True)``) raises ``TypeError`` (it played action 1).
+      (``step(True)``) raises ``TypeError`` (it played action 1); ``gym.make_vec`` defaults to
+      ``vectorization="workers"`` (was ``"async"``; the same frames from the same seed).
     """
 
     actions = LaserTagAction
