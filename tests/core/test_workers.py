@@ -259,19 +259,29 @@ def test_a_worker_killed_mid_step_does_not_leave_the_call_waiting(countdown_env_
     killer.join()
 
 
-def test_an_exception_in_a_worker_closes_the_vector_env_with_its_traceback(countdown_env_cls):
-    class Faulty(countdown_env_cls):
+def breaking_env(countdown_env_cls, broken_task: int, closed_here: list[int]) -> type:
+    """A countdown env whose step raises in one task; it records the process of every close."""
+
+    class Breaking(countdown_env_cls):
         def step(self, action):
-            if self.task_id == 2:
-                raise ArithmeticError("the long task broke")
+            if self.task_id == broken_task:
+                raise ArithmeticError(f"task {broken_task} broke")
             return super().step(action)
 
-    envs = WorkerVectorEnv(Faulty, 3, num_workers=3, parent_slice=False)
+        def close(self):
+            closed_here.append(os.getpid())  # (the workers' closes happen in their own processes)
+            super().close()
+
+    return Breaking
+
+
+def test_an_exception_in_a_worker_closes_the_vector_env_with_its_traceback(countdown_env_cls):
+    envs = WorkerVectorEnv(breaking_env(countdown_env_cls, 2, []), 3, num_workers=3, parent_slice=False)
     envs.reset(seed=0)
     pids = envs.worker_pids()
     with pytest.raises(
         RuntimeError,
-        match=r"(?s)Worker process 2 .* raised ArithmeticError: the long task broke while stepping\. The "
+        match=r"(?s)Worker process 2 .* raised ArithmeticError: task 2 broke while stepping\. The "
         r"WorkerVectorEnv is closed .*\n\nWorker traceback:\nTraceback.*in step\n",
     ):
         envs.step(np.zeros(3, dtype=np.int64))
@@ -280,23 +290,12 @@ def test_an_exception_in_a_worker_closes_the_vector_env_with_its_traceback(count
 
 def test_an_exception_in_the_parents_slice_closes_the_vector_env_once_every_worker_answered(countdown_env_cls):
     closed_here = []
-
-    class Faulty(countdown_env_cls):
-        def step(self, action):
-            if self.task_id == 0:
-                raise ArithmeticError("the short task broke")
-            return super().step(action)
-
-        def close(self):
-            closed_here.append(os.getpid())  # (the workers' closes happen in their own processes)
-            super().close()
-
-    envs = WorkerVectorEnv(Faulty, 3, num_workers=2)  # the parent hosts sub-env 0
+    envs = WorkerVectorEnv(breaking_env(countdown_env_cls, 0, closed_here), 3, num_workers=2)  # parent: sub-env 0
     envs.reset(seed=0)
     pids = envs.worker_pids()
     with pytest.raises(
         RuntimeError,
-        match=r"Sub-envs 0\.\.0, stepped in the parent process, raised ArithmeticError: the short task broke while "
+        match=r"Sub-envs 0\.\.0, stepped in the parent process, raised ArithmeticError: task 0 broke while "
         r"stepping\. The WorkerVectorEnv is closed",
     ) as raised:
         envs.step(np.zeros(3, dtype=np.int64))
