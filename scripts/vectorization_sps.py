@@ -54,23 +54,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def draw_actions(space: gym.Space, args: argparse.Namespace) -> np.ndarray:
+    """64 rows of one action per sub-env: ``--action`` everywhere, or uniform draws (the same for every
+    contender)."""
+    if not isinstance(space, gym.spaces.Discrete):
+        raise ValueError(f"{args.env_id}'s actions are {space}; this script draws Discrete actions only.")
+    if args.action is not None:
+        if not 0 <= args.action < space.n:
+            raise ValueError(f"--action must be in 0..{space.n - 1} for {args.env_id}, got {args.action}.")
+        return np.full((64, args.num_envs), args.action, dtype=np.int64)
+    return np.random.default_rng(0).integers(0, int(space.n), (64, args.num_envs))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load_before = os.getloadavg()[0]
     contenders, envs = {}, []
-    for label, kwargs in args.contender:
-        env = gym.make_vec(args.env_id, num_envs=args.num_envs, task_assignment=args.task_assignment, **kwargs)
-        envs.append(env)
-        space = env.single_action_space
-        if not isinstance(space, gym.spaces.Discrete):
-            raise SystemExit(f"{args.env_id}'s actions are {space}; this script draws Discrete actions only.")
-        if args.action is not None:
-            actions = np.full((64, args.num_envs), args.action, dtype=np.int64)
-        else:  # the same draws for every contender
-            actions = np.random.default_rng(0).integers(0, int(space.n), (64, args.num_envs))
-        contenders[label] = vector_stepper(env, actions)
-        if args.task_assignment == "sampled" and args.env_id.startswith("MultiAtari"):
-            load_every_game(env)
+    try:
+        for label, kwargs in args.contender:
+            env = gym.make_vec(args.env_id, num_envs=args.num_envs, task_assignment=args.task_assignment, **kwargs)
+            envs.append(env)
+            contenders[label] = vector_stepper(env, draw_actions(env.single_action_space, args))
+            if args.task_assignment == "sampled" and args.env_id.startswith("MultiAtari"):
+                load_every_game(env)
+    except (gym.error.Error, ValueError, TypeError) as error:  # a bad id, kwargs or --action: one line, exit 2
+        for env in envs:
+            env.close()
+        print(f"vectorization_sps.py: {error}", file=sys.stderr)
+        return 2
     rates = interleaved(contenders, args.seconds, rounds=args.rounds)
     for env in envs:
         env.close()

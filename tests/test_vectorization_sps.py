@@ -42,3 +42,17 @@ def test_bad_arguments_exit_2_saying_what_is_wrong(argv, message, capsys):
     with pytest.raises(SystemExit) as raised:
         vectorization_sps.main(["MultiControl-v0", "--num-envs", "2", *argv])
     assert raised.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("env_id", "contender", "extra", "message"),
+    [
+        ("NoSuchEnv-v0", "{}", [], "NoSuchEnv"),
+        ("MultiControl-v0", '{"task_assignment": "grouped"}', [], "task_assignment"),
+        ("MultiControl-v0", "{}", ["--action", "99"], "--action must be in 0..2 for MultiControl-v0, got 99"),
+    ],
+)
+def test_a_bad_env_id_kwargs_or_action_is_one_line_and_exit_2(env_id, contender, extra, message, capsys):
+    assert vectorization_sps.main([env_id, "--num-envs", "5", "--contender", "a", contender, *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vectorization_sps.py: ") and message in err and err.count("\n") == 1
